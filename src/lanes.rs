@@ -1,0 +1,218 @@
+//! The lane abstraction: the only arithmetic a rule body may use.
+//!
+//! A rule's update is written once, as a function generic over [`Lanes`]. It runs with
+//! `V = wide::f32x8` / `wide::f64x4` on full vectors and with `V = f32` / `f64` on the scalar path,
+//! and both give the same bits: every operation here is IEEE 754 exact per lane (`+ − × ÷ √`,
+//! comparisons and selects). There is no fused multiply-add, no approximate reciprocal and no
+//! `fast_max`.
+
+use core::fmt::Debug;
+use core::ops::{Add, Div, Mul, Neg, Sub};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+    impl Sealed for wide::f32x8 {}
+    impl Sealed for wide::f64x4 {}
+}
+
+/// A vector of `WIDTH` compute values (or one scalar) with IEEE-exact lane-wise arithmetic.
+///
+/// Sealed: implemented for `f32`, `f64`, `wide::f32x8` and `wide::f64x4`.
+pub trait Lanes:
+    sealed::Sealed
+    + Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+{
+    /// The scalar compute type of one lane.
+    type Scalar: Real;
+    /// Number of lanes.
+    const WIDTH: usize;
+    /// All lanes set to `x`.
+    fn splat(x: Self::Scalar) -> Self;
+    /// Loads the first `WIDTH` values of `src`.
+    ///
+    /// # Panics
+    /// If `src` is shorter than `WIDTH` (never in this crate's drivers, which pass fixed blocks).
+    fn load(src: &[Self::Scalar]) -> Self;
+    /// Stores the lanes into the first `WIDTH` values of `dst`.
+    ///
+    /// # Panics
+    /// If `dst` is shorter than `WIDTH`.
+    fn store(self, dst: &mut [Self::Scalar]);
+    /// Correctly rounded square root, never an approximate `rsqrt`.
+    ///
+    /// Not named `sqrt`: that name is ambiguous with `num_traits::Float::sqrt` in `no_std` (E0034).
+    fn root(self) -> Self;
+    /// `torch.maximum`: the larger value, NaN if either lane is NaN.
+    fn max_nan(self, other: Self) -> Self;
+    /// `torch.sign`: `1` for positive, `-1` for negative, `+0` for `±0` **and for NaN**.
+    ///
+    /// Not `signum`: Rust's and wide's `signum(±0)` is `±1`.
+    fn sign(self) -> Self;
+}
+
+/// A scalar compute type: `f32` or `f64`. Sealed.
+pub trait Real:
+    Lanes<Scalar = Self> + num_traits::Float + Default + Debug + Send + Sync + 'static
+{
+    /// The SIMD vector used for full blocks (`wide::f32x8`, `wide::f64x4`), or `Self` on targets
+    /// without SIMD and under the `force-scalar` feature.
+    type Vector: Lanes<Scalar = Self>;
+    /// Rounds an f64 to this type (round to nearest even), as PyTorch passes Python floats to kernels.
+    fn from_f64(x: f64) -> Self;
+    /// Widens to f64 exactly.
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! scalar_lanes {
+    ($t:ty, $sqrt:path) => {
+        impl Lanes for $t {
+            type Scalar = $t;
+            const WIDTH: usize = 1;
+            #[inline(always)]
+            fn splat(x: $t) -> Self {
+                x
+            }
+            #[inline(always)]
+            fn load(src: &[$t]) -> Self {
+                src[0]
+            }
+            #[inline(always)]
+            fn store(self, dst: &mut [$t]) {
+                dst[0] = self;
+            }
+            #[inline(always)]
+            fn root(self) -> Self {
+                $sqrt(self)
+            }
+            #[inline(always)]
+            fn max_nan(self, other: Self) -> Self {
+                if self.is_nan() || self > other {
+                    self
+                } else {
+                    other
+                }
+            }
+            #[inline(always)]
+            fn sign(self) -> Self {
+                if self > 0.0 {
+                    1.0
+                } else if self < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    };
+}
+scalar_lanes!(f32, crate::math::sqrt_f32);
+scalar_lanes!(f64, crate::math::sqrt_f64);
+
+macro_rules! wide_lanes {
+    ($v:ty, $t:ty, $n:literal) => {
+        impl Lanes for $v {
+            type Scalar = $t;
+            const WIDTH: usize = $n;
+            #[inline(always)]
+            fn splat(x: $t) -> Self {
+                <$v>::splat(x)
+            }
+            #[inline(always)]
+            fn load(src: &[$t]) -> Self {
+                let mut a = [0.0; $n];
+                a.copy_from_slice(&src[..$n]);
+                <$v>::new(a)
+            }
+            #[inline(always)]
+            fn store(self, dst: &mut [$t]) {
+                dst[..$n].copy_from_slice(&self.to_array());
+            }
+            #[inline(always)]
+            fn root(self) -> Self {
+                self.sqrt()
+            }
+            #[inline(always)]
+            fn max_nan(self, other: Self) -> Self {
+                (self.is_nan() | self.simd_gt(other)).select(self, other)
+            }
+            #[inline(always)]
+            fn sign(self) -> Self {
+                let zero = <$v>::splat(0.0);
+                let pos = self.simd_gt(zero).select(<$v>::splat(1.0), zero);
+                self.simd_lt(zero).select(<$v>::splat(-1.0), pos)
+            }
+        }
+    };
+}
+wide_lanes!(wide::f32x8, f32, 8);
+wide_lanes!(wide::f64x4, f64, 4);
+
+/// Whether this build runs full blocks through `wide` vectors (false on targets without SIMD and
+/// under the `force-scalar` feature).
+pub const SIMD: bool = cfg!(all(
+    not(feature = "force-scalar"),
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )
+));
+
+#[cfg(all(
+    not(feature = "force-scalar"),
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )
+))]
+mod vectors {
+    pub type V32 = wide::f32x8;
+    pub type V64 = wide::f64x4;
+}
+#[cfg(not(all(
+    not(feature = "force-scalar"),
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )
+)))]
+mod vectors {
+    pub type V32 = f32;
+    pub type V64 = f64;
+}
+
+impl Real for f32 {
+    type Vector = vectors::V32;
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Real for f64 {
+    type Vector = vectors::V64;
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}

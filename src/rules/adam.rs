@@ -1,0 +1,286 @@
+//! Adam and AdamW (Kingma & Ba 2015; Loshchilov & Hutter 2019), with L2 or decoupled weight
+//! decay, AMSGrad and `maximize`.
+//!
+//! Matches `torch.optim.Adam` / `torch.optim.AdamW` (PyTorch 2.15, `_single_tensor_adam`,
+//! `torch/optim/adam.py:348-551`; `AdamW` is `Adam` with `decoupled_weight_decay=True`):
+//!
+//! ```text
+//! g ← −g                                   if maximize
+//! θ ← θ·(1 − lr·λ)                         if λ ≠ 0 and decoupled (AdamW)
+//! g ← g + λ·θ                              if λ ≠ 0 and not decoupled (Adam's L2)
+//! m ← lerp(m, g, 1 − β₁)                   (PyTorch's two-branch lerp)
+//! v ← β₂·v + ((1 − β₂)·g)·g
+//! v̂ ← max(v̂, v)                            if amsgrad (NaN propagates, as torch.maximum)
+//! d ← √v / √(1 − β₂ᵗ) + ε                  (√v̂ with amsgrad; ε outside the root)
+//! θ ← θ + (−lr / (1 − β₁ᵗ))·m / d
+//! ```
+//!
+//! `t` is the tensor's own step count. The bias corrections and step size are computed in f64 per
+//! step and rounded once, as PyTorch computes them in Python floats. State slots: `exp_avg`,
+//! `exp_avg_sq`, and `max_exp_avg_sq` with amsgrad.
+
+use crate::drive::Body;
+use crate::element::Element;
+use crate::error::{Error, check};
+use crate::lanes::{Lanes, Real};
+use crate::math::{pow_f64, sqrt_f64};
+use crate::rules::{Lerp, Rule, decoupled_decay, run_slots};
+
+/// `torch.optim.Adam` / `torch.optim.AdamW` hyperparameters (PyTorch's names and defaults).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adam {
+    /// Learning rate (default 1e-3).
+    pub lr: f64,
+    /// Coefficients (β₁, β₂) of the running averages (default (0.9, 0.999)).
+    pub betas: (f64, f64),
+    /// Term added to the denominator (default 1e-8).
+    pub eps: f64,
+    /// Weight decay λ (Adam default 0, AdamW default 1e-2).
+    pub weight_decay: f64,
+    /// Use the AMSGrad variant (default false).
+    pub amsgrad: bool,
+    /// Maximize the objective instead of minimizing (default false).
+    pub maximize: bool,
+    /// Decoupled weight decay `θ·(1 − lr·λ)` (AdamW) instead of L2 (Adam).
+    pub decoupled_weight_decay: bool,
+    /// PyTorch dispatch flag; accepted, no effect on the arithmetic.
+    pub foreach: Option<bool>,
+    /// PyTorch CUDA-graph flag; accepted, no effect here.
+    pub capturable: bool,
+    /// PyTorch autograd flag; accepted, no effect here.
+    pub differentiable: bool,
+    /// PyTorch dispatch flag; accepted. Our kernels always use a correctly rounded square root,
+    /// like PyTorch's fused kernels.
+    pub fused: Option<bool>,
+}
+
+impl Adam {
+    /// `torch.optim.Adam`'s defaults.
+    pub const ADAM: Adam = Adam {
+        lr: 1e-3,
+        betas: (0.9, 0.999),
+        eps: 1e-8,
+        weight_decay: 0.0,
+        amsgrad: false,
+        maximize: false,
+        decoupled_weight_decay: false,
+        foreach: None,
+        capturable: false,
+        differentiable: false,
+        fused: None,
+    };
+
+    /// `torch.optim.AdamW`'s defaults as an `Adam`: `weight_decay = 1e-2`, decoupled (the same
+    /// optimizer as [`AdamW::DEFAULT`](crate::rules::AdamW::DEFAULT)).
+    pub const ADAMW: Adam = Adam {
+        weight_decay: 1e-2,
+        decoupled_weight_decay: true,
+        ..Adam::ADAM
+    };
+
+    /// State slots per element: 2 (`exp_avg`, `exp_avg_sq`), 3 with amsgrad.
+    #[inline]
+    pub const fn slots(&self) -> usize {
+        if self.amsgrad { 3 } else { 2 }
+    }
+
+    /// State elements for a tensor of `n` elements (usable in `const` array lengths).
+    #[inline]
+    pub const fn state_len(&self, n: usize) -> usize {
+        self.slots() * n
+    }
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Self::ADAM
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Decay<C> {
+    None,
+    L2(C),
+    Decoupled(C),
+}
+
+/// Per-step scalars, computed in f64 and rounded once.
+#[derive(Clone, Copy, Debug)]
+struct Coeffs<C> {
+    grad_sign: C,
+    decay: Decay<C>,
+    m: Lerp<C>,
+    beta2: C,
+    one_minus_beta2: C,
+    bc2_sqrt: C,
+    eps: C,
+    neg_step_size: C,
+}
+
+impl<C: Real> Coeffs<C> {
+    #[inline]
+    fn new(h: &Adam, step: u64) -> Self {
+        let (beta1, beta2) = h.betas;
+        let t = step as f64;
+        let bias_correction1 = 1.0 - pow_f64(beta1, t);
+        let bias_correction2 = 1.0 - pow_f64(beta2, t);
+        let decay = match (h.weight_decay != 0.0, h.decoupled_weight_decay) {
+            (false, _) => Decay::None,
+            (true, true) => Decay::Decoupled(C::from_f64(1.0 - h.lr * h.weight_decay)),
+            (true, false) => Decay::L2(C::from_f64(h.weight_decay)),
+        };
+        Coeffs {
+            grad_sign: C::from_f64(if h.maximize { -1.0 } else { 1.0 }),
+            decay,
+            m: Lerp::new(1.0 - beta1),
+            beta2: C::from_f64(beta2),
+            one_minus_beta2: C::from_f64(1.0 - beta2),
+            bc2_sqrt: C::from_f64(sqrt_f64(bias_correction2)),
+            eps: C::from_f64(h.eps),
+            neg_step_size: C::from_f64(-(h.lr / bias_correction1)),
+        }
+    }
+
+    /// Decay, moments; returns (θ, m, v).
+    #[inline(always)]
+    fn moments<V: Lanes<Scalar = C>>(&self, p: V, g: V, m: V, v: V) -> (V, V, V) {
+        let mut g = g * V::splat(self.grad_sign);
+        let mut p = p;
+        match self.decay {
+            Decay::None => {}
+            Decay::L2(wd) => g = g + V::splat(wd) * p, //        grad.add(param, alpha=wd)
+            Decay::Decoupled(f) => p = decoupled_decay(p, f), // param.mul_(1 - lr * wd)
+        }
+        let m = self.m.apply(m, g); //                           exp_avg.lerp_(grad, 1 - beta1)
+        let v = v * V::splat(self.beta2) + V::splat(self.one_minus_beta2) * g * g;
+        (p, m, v)
+    }
+
+    /// θ + (−step_size·m) / (√v / √bc₂ + ε)  —  param.addcdiv_(exp_avg, denom, value=-step_size)
+    #[inline(always)]
+    fn apply_update<V: Lanes<Scalar = C>>(&self, p: V, m: V, v: V) -> V {
+        let denom = v.root() / V::splat(self.bc2_sqrt) + V::splat(self.eps);
+        p + V::splat(self.neg_step_size) * m / denom
+    }
+}
+
+impl<C: Real> Body<C, 2> for Coeffs<C> {
+    #[inline(always)]
+    fn apply<V: Lanes<Scalar = C>>(&self, p: V, g: V, [m, v]: &mut [V; 2]) -> V {
+        let (p, nm, nv) = self.moments(p, g, *m, *v);
+        (*m, *v) = (nm, nv);
+        self.apply_update(p, nm, nv)
+    }
+}
+
+impl<C: Real> Body<C, 3> for Coeffs<C> {
+    #[inline(always)]
+    fn apply<V: Lanes<Scalar = C>>(&self, p: V, g: V, [m, v, vmax]: &mut [V; 3]) -> V {
+        let (p, nm, nv) = self.moments(p, g, *m, *v);
+        (*m, *v) = (nm, nv);
+        *vmax = vmax.max_nan(nv); // torch.maximum(max_exp_avg_sqs[i], exp_avg_sq, out=...)
+        self.apply_update(p, nm, *vmax)
+    }
+}
+
+impl Rule for Adam {
+    #[inline]
+    fn name(&self) -> &'static str {
+        "Adam"
+    }
+    #[inline]
+    fn slots(&self) -> usize {
+        Adam::slots(self)
+    }
+    #[inline]
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    #[inline]
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        check(
+            "lr",
+            self.lr,
+            self.lr >= 0.0 && self.lr.is_finite(),
+            "0 <= lr < inf",
+        )?;
+        check(
+            "eps",
+            self.eps,
+            self.eps >= 0.0 && self.eps.is_finite(),
+            "0 <= eps < inf",
+        )?;
+        let (b1, b2) = self.betas;
+        check(
+            "betas[0]",
+            b1,
+            (0.0..1.0).contains(&b1),
+            "0 <= betas[0] < 1",
+        )?;
+        check(
+            "betas[1]",
+            b2,
+            (0.0..1.0).contains(&b2),
+            "0 <= betas[1] < 1",
+        )?;
+        let wd = self.weight_decay;
+        check(
+            "weight_decay",
+            wd,
+            wd >= 0.0 && wd.is_finite(),
+            "0 <= weight_decay < inf",
+        )?;
+        if self.fused == Some(true) && self.differentiable {
+            return Err(Error::Conflict {
+                key: "fused",
+                reason: "`fused` does not support `differentiable`",
+                group: None,
+            });
+        }
+        if self.fused == Some(true) && self.foreach == Some(true) {
+            return Err(Error::Conflict {
+                key: "fused",
+                reason: "`fused` and `foreach` cannot be `True` together",
+                group: None,
+            });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn update_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: &mut [S])
+    where
+        P: Element,
+        S: Element<Compute = P::Compute>,
+        V: Lanes<Scalar = P::Compute>,
+    {
+        let c = Coeffs::<P::Compute>::new(self, step);
+        if self.amsgrad {
+            run_slots::<P, S, _, V, 3>(&c, p, g, state);
+        } else {
+            run_slots::<P, S, _, V, 2>(&c, p, g, state);
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+crate::config::hyper_keys!(
+    Adam,
+    [
+        lr,
+        betas,
+        eps,
+        weight_decay,
+        amsgrad,
+        foreach,
+        maximize,
+        capturable,
+        differentiable,
+        fused,
+        decoupled_weight_decay
+    ]
+);

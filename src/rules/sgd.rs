@@ -1,0 +1,233 @@
+//! SGD with momentum, dampening, Nesterov momentum, L2 weight decay and `maximize`.
+//!
+//! Matches `torch.optim.SGD` (PyTorch 2.15, `_single_tensor_sgd`, `torch/optim/sgd.py:322-379`):
+//!
+//! ```text
+//! g ← −g                                  if maximize
+//! g ← g + λ·θ                             if λ ≠ 0
+//! if μ ≠ 0:
+//!     b ← g                               on the tensor's first step (no dampening)
+//!     b ← μ·b + (1 − τ)·g                 afterwards
+//!     g ← g + μ·b  if nesterov  else  b
+//! θ ← θ − lr·g
+//! ```
+//!
+//! State: one slot, `momentum_buffer`, when `momentum ≠ 0`; none otherwise.
+
+use crate::drive::Body;
+use crate::element::Element;
+use crate::error::{Error, check};
+use crate::lanes::{Lanes, Real};
+use crate::rules::{Rule, run_slots};
+
+/// `torch.optim.SGD` hyperparameters (PyTorch's names and defaults).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sgd {
+    /// Learning rate (default 1e-3).
+    pub lr: f64,
+    /// Momentum factor μ (default 0: no momentum buffer).
+    pub momentum: f64,
+    /// Dampening τ of the momentum (default 0).
+    pub dampening: f64,
+    /// L2 penalty λ added to the gradient (default 0).
+    pub weight_decay: f64,
+    /// Nesterov momentum (default false; needs `momentum > 0` and `dampening == 0`).
+    pub nesterov: bool,
+    /// Maximize the objective instead of minimizing (default false).
+    pub maximize: bool,
+    /// PyTorch dispatch flag; accepted, no effect on the arithmetic.
+    pub foreach: Option<bool>,
+    /// PyTorch autograd flag; accepted, no effect here.
+    pub differentiable: bool,
+    /// PyTorch dispatch flag; accepted, no effect (these kernels are always single-pass).
+    pub fused: Option<bool>,
+}
+
+impl Sgd {
+    /// `torch.optim.SGD`'s defaults.
+    pub const DEFAULT: Sgd = Sgd {
+        lr: 1e-3,
+        momentum: 0.0,
+        dampening: 0.0,
+        weight_decay: 0.0,
+        nesterov: false,
+        maximize: false,
+        foreach: None,
+        differentiable: false,
+        fused: None,
+    };
+
+    /// State slots per element: 1 with momentum, 0 without.
+    #[inline]
+    pub const fn slots(&self) -> usize {
+        if self.momentum != 0.0 { 1 } else { 0 }
+    }
+
+    /// State elements for a tensor of `n` elements (usable in `const` array lengths).
+    #[inline]
+    pub const fn state_len(&self, n: usize) -> usize {
+        self.slots() * n
+    }
+}
+
+impl Default for Sgd {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Per-step scalars, rounded once to the compute type.
+#[derive(Clone, Copy, Debug)]
+struct Coeffs<C> {
+    grad_sign: C,
+    weight_decay: Option<C>,
+    momentum: C,
+    one_minus_dampening: C,
+    neg_lr: C,
+    first: bool,
+    nesterov: bool,
+}
+
+impl<C: Real> Coeffs<C> {
+    #[inline]
+    fn new(h: &Sgd, step: u64) -> Self {
+        Coeffs {
+            grad_sign: C::from_f64(if h.maximize { -1.0 } else { 1.0 }),
+            weight_decay: (h.weight_decay != 0.0).then(|| C::from_f64(h.weight_decay)),
+            momentum: C::from_f64(h.momentum),
+            one_minus_dampening: C::from_f64(1.0 - h.dampening),
+            neg_lr: C::from_f64(-h.lr),
+            first: step <= 1,
+            nesterov: h.nesterov,
+        }
+    }
+
+    /// The gradient after `maximize` and L2 decay.
+    #[inline(always)]
+    fn grad<V: Lanes<Scalar = C>>(&self, p: V, g: V) -> V {
+        let g = g * V::splat(self.grad_sign); // −g is exact, so a multiply by ±1 is too
+        match self.weight_decay {
+            Some(wd) => g + V::splat(wd) * p, //  grad.add(param, alpha=weight_decay)
+            None => g,
+        }
+    }
+}
+
+impl<C: Real> Body<C, 0> for Coeffs<C> {
+    #[inline(always)]
+    fn apply<V: Lanes<Scalar = C>>(&self, p: V, g: V, _: &mut [V; 0]) -> V {
+        p + V::splat(self.neg_lr) * self.grad(p, g) // param.add_(grad, alpha=-lr)
+    }
+}
+
+impl<C: Real> Body<C, 1> for Coeffs<C> {
+    #[inline(always)]
+    fn apply<V: Lanes<Scalar = C>>(&self, p: V, g: V, [b]: &mut [V; 1]) -> V {
+        let g = self.grad(p, g);
+        *b = if self.first {
+            g //                                                   buf = grad.clone()
+        } else {
+            *b * V::splat(self.momentum) + V::splat(self.one_minus_dampening) * g
+        };
+        let d = if self.nesterov {
+            g + V::splat(self.momentum) * *b
+        } else {
+            *b
+        };
+        p + V::splat(self.neg_lr) * d
+    }
+}
+
+impl Rule for Sgd {
+    #[inline]
+    fn name(&self) -> &'static str {
+        "SGD"
+    }
+    #[inline]
+    fn slots(&self) -> usize {
+        Sgd::slots(self)
+    }
+    #[inline]
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    #[inline]
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        check(
+            "lr",
+            self.lr,
+            self.lr >= 0.0 && self.lr.is_finite(),
+            "0 <= lr < inf",
+        )?;
+        let mu = self.momentum;
+        check(
+            "momentum",
+            mu,
+            mu >= 0.0 && mu.is_finite(),
+            "0 <= momentum < inf",
+        )?;
+        check(
+            "dampening",
+            self.dampening,
+            self.dampening.is_finite(),
+            "a finite number",
+        )?;
+        let wd = self.weight_decay;
+        check(
+            "weight_decay",
+            wd,
+            wd >= 0.0 && wd.is_finite(),
+            "0 <= weight_decay < inf",
+        )?;
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(Error::Conflict {
+                key: "nesterov",
+                reason: "Nesterov momentum requires a momentum and zero dampening",
+                group: None,
+            });
+        }
+        if self.fused == Some(true) && self.foreach == Some(true) {
+            return Err(Error::Conflict {
+                key: "fused",
+                reason: "`fused` and `foreach` cannot be `True` together",
+                group: None,
+            });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn update_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: &mut [S])
+    where
+        P: Element,
+        S: Element<Compute = P::Compute>,
+        V: Lanes<Scalar = P::Compute>,
+    {
+        let c = Coeffs::<P::Compute>::new(self, step);
+        if Sgd::slots(self) == 0 {
+            run_slots::<P, S, _, V, 0>(&c, p, g, state);
+        } else {
+            run_slots::<P, S, _, V, 1>(&c, p, g, state);
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+crate::config::hyper_keys!(
+    Sgd,
+    [
+        lr,
+        momentum,
+        dampening,
+        weight_decay,
+        nesterov,
+        maximize,
+        foreach,
+        differentiable,
+        fused
+    ]
+);
