@@ -6,6 +6,9 @@
 use optim_kernels::{Config, Element, Optimizer, ParamGroup, TensorSpec, Value, bf16, f16};
 use serde_json::Value as Json;
 
+/// A group: its tensor indices (into the case's `params`) and its key overrides.
+pub type Group = (Vec<usize>, Vec<(String, Value)>);
+
 /// A parsed case.
 #[derive(Debug, Clone)]
 pub struct Case {
@@ -13,7 +16,7 @@ pub struct Case {
     pub dtype: String,
     pub params: Vec<(Vec<usize>, Vec<f64>)>,
     /// Tensor indices and overrides per group.
-    pub groups: Vec<(Vec<usize>, Vec<(String, Value)>)>,
+    pub groups: Vec<Group>,
     pub steps: Vec<Step>,
     pub eval_params: bool,
 }
