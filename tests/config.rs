@@ -1,0 +1,333 @@
+//! The builder rejects every invalid config with an error naming the key (and group), and leaves
+//! nothing half-built; `set`/`step` errors leave the optimizer untouched.
+
+use optim_kernels::{Config, Error, Optimizer, ParamGroup, Value, build_optimizer};
+
+fn groups() -> Vec<ParamGroup> {
+    vec![ParamGroup::new([[2, 3]]), ParamGroup::new([[4]])]
+}
+
+fn build(config: &Config) -> Result<Optimizer<f32>, Error> {
+    build_optimizer::<f32>(&groups(), config)
+}
+
+#[track_caller]
+fn rejected(config: Config, key: &str) {
+    match build(&config) {
+        Ok(_) => panic!("{config:?} was accepted; expected an error naming `{key}`"),
+        Err(e) => {
+            assert_eq!(e.key(), Some(key), "{config:?}: {e}");
+            assert!(
+                e.to_string().contains(&format!("`{key}`")),
+                "message does not name the key: {e}"
+            );
+        }
+    }
+}
+
+#[track_caller]
+fn rejected_in_group(name: &str, key: &str, value: impl Into<Value>) {
+    rejected_in_group_as(name, key, value, key);
+}
+
+#[track_caller]
+fn rejected_in_group_as(name: &str, key: &str, value: impl Into<Value>, named: &str) {
+    let gs = vec![
+        ParamGroup::new([[2, 3]]),
+        ParamGroup::new([[4]]).set(key, value),
+    ];
+    let e = build_optimizer::<f32>(&gs, &Config::new(name))
+        .err()
+        .expect("accepted a bad group override");
+    let msg = e.to_string();
+    assert_eq!(e.key(), Some(named), "{msg}");
+    assert!(
+        msg.contains(&format!("`{named}`")) && msg.contains("param_groups[1]"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_names_are_rejected() {
+    for name in ["Adamm", "", "timm:adamw", "lamb"] {
+        let e = build(&Config::new(name)).err().expect("accepted");
+        assert!(
+            matches!(&e, Error::UnknownOptimizer { name: n } if n == name),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("unknown optimizer"));
+    }
+}
+
+#[test]
+fn names_match_case_insensitively() {
+    for name in ["sgd", "SGD", "adam", "ADAMW", "AdamW", "lion", "LION"] {
+        assert!(build(&Config::new(name)).is_ok(), "{name}");
+    }
+    assert_eq!(build(&Config::new("adamw")).unwrap().name(), "AdamW");
+}
+
+#[test]
+fn unknown_keys_are_rejected() {
+    rejected(Config::new("SGD").set("momentom", 0.9), "momentom");
+    rejected(Config::new("Adam").set("beta1", 0.9), "beta1");
+    rejected(
+        Config::new("AdamW").set("decoupled_weight_decay", true),
+        "decoupled_weight_decay",
+    );
+    rejected(Config::new("Lion").set("eps", 1e-8), "eps");
+    rejected(Config::new("Lion").set("maximize", true), "maximize");
+    rejected(Config::new("SGD").set("amsgrad", true), "amsgrad");
+    rejected_in_group("Adam", "momentum", 0.9);
+}
+
+#[test]
+fn wrong_types_are_rejected() {
+    rejected(Config::new("Adam").set("lr", "fast"), "lr");
+    rejected(Config::new("Adam").set("betas", 0.9), "betas");
+    rejected(
+        Config::new("Adam").set("betas", vec![0.9, 0.99, 0.999]),
+        "betas",
+    );
+    rejected(Config::new("Adam").set("betas", (0.9, "x")), "betas[1]");
+    rejected(Config::new("Adam").set("amsgrad", 1), "amsgrad");
+    rejected(Config::new("SGD").set("nesterov", "yes"), "nesterov");
+    rejected(Config::new("AdamW").set("foreach", 0.5), "foreach");
+    // Integers are numbers, as in Python.
+    assert!(build(&Config::new("SGD").set("lr", 1).set("momentum", 0)).is_ok());
+}
+
+#[test]
+fn invalid_values_are_rejected() {
+    for name in ["SGD", "Adam", "AdamW", "Lion"] {
+        rejected(Config::new(name).set("lr", -1e-3), "lr");
+        rejected(Config::new(name).set("lr", f64::NAN), "lr");
+        rejected(Config::new(name).set("lr", f64::INFINITY), "lr");
+        rejected(Config::new(name).set("weight_decay", -0.1), "weight_decay");
+        rejected(
+            Config::new(name).set("weight_decay", f64::NAN),
+            "weight_decay",
+        );
+        rejected_in_group(name, "lr", -1.0);
+    }
+    for name in ["Adam", "AdamW"] {
+        rejected(Config::new(name).set("eps", -1e-8), "eps");
+        rejected(Config::new(name).set("eps", f64::NAN), "eps");
+        rejected(Config::new(name).set("betas", (1.0, 0.999)), "betas[0]");
+        rejected(Config::new(name).set("betas", (-0.1, 0.999)), "betas[0]");
+        rejected(Config::new(name).set("betas", (0.9, 1.0)), "betas[1]");
+        rejected(Config::new(name).set("betas", (0.9, f64::NAN)), "betas[1]");
+        rejected_in_group_as(name, "betas", (0.9, 1.5), "betas[1]");
+    }
+    rejected(Config::new("SGD").set("momentum", -0.9), "momentum");
+    // Lion: lion-pytorch asserts lr > 0 and 0 <= beta <= 1.
+    rejected(Config::new("Lion").set("lr", 0.0), "lr");
+    rejected(Config::new("Lion").set("betas", (1.5, 0.99)), "betas[0]");
+    rejected(Config::new("Lion").set("use_triton", true), "use_triton");
+    assert!(build(&Config::new("Lion").set("betas", (1.0, 1.0))).is_ok());
+    // torch accepts lr = 0 (Adam, SGD): so do we.
+    assert!(build(&Config::new("Adam").set("lr", 0.0)).is_ok());
+}
+
+#[test]
+fn nesterov_needs_momentum_and_no_dampening() {
+    rejected(Config::new("SGD").set("nesterov", true), "nesterov");
+    rejected(
+        Config::new("SGD")
+            .set("nesterov", true)
+            .set("momentum", 0.9)
+            .set("dampening", 0.1),
+        "nesterov",
+    );
+    assert!(
+        build(
+            &Config::new("SGD")
+                .set("nesterov", true)
+                .set("momentum", 0.9)
+        )
+        .is_ok()
+    );
+    rejected_in_group("SGD", "nesterov", true);
+}
+
+#[test]
+fn fused_conflicts_are_rejected() {
+    rejected(
+        Config::new("Adam")
+            .set("fused", true)
+            .set("differentiable", true),
+        "fused",
+    );
+    rejected(
+        Config::new("SGD").set("fused", true).set("foreach", true),
+        "fused",
+    );
+}
+
+#[test]
+fn bad_groups_are_rejected() {
+    let e = build_optimizer::<f32>(&[], &Config::new("SGD"))
+        .err()
+        .expect("accepted no groups");
+    assert!(matches!(e, Error::InvalidGroups { .. }), "{e}");
+    let e = build_optimizer::<f32>(
+        &[ParamGroup::new([[2]]).set("params", 1)],
+        &Config::new("SGD"),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(e, Error::InvalidGroups { .. }), "{e}");
+    let e = build_optimizer::<f32>(&[ParamGroup::new([[usize::MAX, 4]])], &Config::new("Adam"))
+        .err()
+        .unwrap();
+    assert!(matches!(e, Error::InvalidGroups { .. }), "{e}");
+}
+
+#[test]
+fn defaults_are_the_references() {
+    let sgd = build(&Config::new("SGD")).unwrap();
+    assert_eq!(sgd.get(0, "lr"), Some(Value::Float(1e-3)));
+    assert_eq!(sgd.get(0, "momentum"), Some(Value::Float(0.0)));
+    let adam = build(&Config::new("Adam")).unwrap();
+    assert_eq!(
+        adam.get(0, "betas"),
+        Some(Value::List(vec![0.9.into(), 0.999.into()]))
+    );
+    assert_eq!(adam.get(0, "eps"), Some(Value::Float(1e-8)));
+    assert_eq!(adam.get(0, "weight_decay"), Some(Value::Float(0.0)));
+    let adamw = build(&Config::new("AdamW")).unwrap();
+    assert_eq!(adamw.get(0, "weight_decay"), Some(Value::Float(1e-2)));
+    let lion = build(&Config::new("Lion")).unwrap();
+    assert_eq!(lion.get(0, "lr"), Some(Value::Float(1e-4)));
+    assert_eq!(
+        lion.get(0, "betas"),
+        Some(Value::List(vec![0.9.into(), 0.99.into()]))
+    );
+    // A group override applies to its group only.
+    let gs = [
+        ParamGroup::new([[3]]),
+        ParamGroup::new([[3]]).set("lr", 0.5),
+    ];
+    let o = build_optimizer::<f64>(&gs, &Config::new("AdamW").set("lr", 0.1)).unwrap();
+    assert_eq!((o.lr(0), o.lr(1)), (Some(0.1), Some(0.5)));
+}
+
+#[test]
+fn set_validates_and_leaves_the_group_unchanged_on_error() {
+    let mut o = build(&Config::new("Adam").set("lr", 0.1)).unwrap();
+    let before = o.clone();
+    assert!(o.set_lr(0, -1.0).is_err());
+    assert!(o.set_lr(0, f64::NAN).is_err());
+    assert!(o.set_lr(7, 0.1).is_err());
+    assert!(matches!(
+        o.set(1, "amsgrad", &true.into()),
+        Err(Error::Immutable { .. })
+    ));
+    assert!(o.set(1, "betas", &(0.9, 2.0).into()).is_err());
+    assert!(o.set(1, "nonsense", &1.into()).is_err());
+    assert_eq!(o, before);
+    o.set(1, "betas", &(0.8, 0.99).into()).unwrap();
+    assert_eq!(o.get(1, "betas"), Some((0.8, 0.99).into()));
+    o.set_lr(0, 0.05).unwrap();
+    assert_eq!(o.lr(0), Some(0.05));
+    let mut sgd = build(&Config::new("SGD")).unwrap();
+    assert!(matches!(
+        sgd.set(0, "momentum", &0.9.into()),
+        Err(Error::Immutable { .. })
+    ));
+}
+
+#[test]
+fn step_errors_leave_params_and_state_untouched() {
+    let mut o = build(&Config::new("AdamW").set("lr", 0.1)).unwrap();
+    let mut params = vec![vec![1.0f32; 6], vec![2.0f32; 4]];
+    o.step(&mut params, &[Some(vec![0.5f32; 6]), Some(vec![0.5f32; 4])])
+        .unwrap();
+    let (o0, p0) = (o.clone(), params.clone());
+    // The second tensor's grad is too short: nothing may change, including the first tensor.
+    let e = o
+        .step(&mut params, &[Some(vec![0.5f32; 6]), Some(vec![0.5f32; 3])])
+        .unwrap_err();
+    assert_eq!(
+        e,
+        Error::ShapeMismatch {
+            tensor: 1,
+            what: "grad",
+            expected: 4,
+            found: 3
+        }
+    );
+    assert!(e.to_string().contains("tensor 1"));
+    let e = o.step(&mut params, &[Some(vec![0.5f32; 6])]).unwrap_err();
+    assert!(matches!(e, Error::TensorCount { what: "grads", .. }), "{e}");
+    let mut short = vec![vec![1.0f32; 6], vec![2.0f32; 5]];
+    let e = o
+        .step(&mut short, &[Some(vec![0.5f32; 6]), Some(vec![0.5f32; 5])])
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::ShapeMismatch {
+                tensor: 1,
+                what: "param",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(o.step_tensor(2, &mut [0.0; 4], &[0.0; 4]).is_err());
+    assert!(o.step_tensor(1, &mut [0.0; 4], &[0.0; 5]).is_err());
+    assert_eq!(o, o0);
+    assert_eq!(params, p0);
+}
+
+#[test]
+fn kernel_level_step_checks_lengths() {
+    use optim_kernels::rules::{Adam, Rule};
+    let mut p = [1.0f32; 3];
+    let mut st = [0.0f32; 5];
+    let mut step = 0;
+    let e = Adam::ADAM
+        .step(&mut step, &mut p, &[0.1; 3], &mut st)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        Error::ShapeMismatch {
+            tensor: 0,
+            what: "state",
+            expected: 6,
+            found: 5
+        }
+    );
+    assert_eq!((step, p), (0, [1.0; 3]));
+    assert!(
+        Adam::ADAM
+            .step(&mut step, &mut p, &[0.1; 2], &mut [0.0f32; 6])
+            .is_err()
+    );
+    assert_eq!(step, 0);
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn configs_deserialize_from_json_and_toml() {
+    let json = r#"{"name": "AdamW", "lr": 0.001, "betas": [0.9, 0.95], "weight_decay": 0.1, "foreach": null}"#;
+    let c: Config = serde_json::from_str(json).unwrap();
+    assert_eq!(c.name(), "AdamW");
+    assert_eq!(c.get("foreach"), Some(&Value::None));
+    let o = build(&c).unwrap();
+    assert_eq!(o.get(0, "betas"), Some((0.9, 0.95).into()));
+    let toml_text = "name = \"SGD\"\nlr = 0.1\nmomentum = 0.9\nnesterov = true\n";
+    let c: Config = toml::from_str(toml_text).unwrap();
+    assert_eq!(
+        build(&c).unwrap().get(0, "nesterov"),
+        Some(Value::Bool(true))
+    );
+    // Unknown keys still fail in the builder, not silently.
+    let c: Config = serde_json::from_str(r#"{"name": "SGD", "lrr": 0.1}"#).unwrap();
+    assert_eq!(build(&c).err().unwrap().key(), Some("lrr"));
+    assert!(serde_json::from_str::<Config>(r#"{"lr": 0.1}"#).is_err());
+    // Round trip.
+    let back: Config = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+    assert_eq!(back, c);
+}

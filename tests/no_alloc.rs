@@ -1,0 +1,101 @@
+//! `step` allocates nothing: a counting global allocator over `System` watches 100 steps of every
+//! rule × element type (one test in this binary, so no other thread allocates meanwhile).
+
+use optim_kernels::{Config, Element, Optimizer, ParamGroup, bf16, f16};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to `System` unchanged; only counts calls.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn configs() -> Vec<Config> {
+    vec![
+        Config::new("SGD").set("lr", 0.1),
+        Config::new("SGD")
+            .set("lr", 0.1)
+            .set("momentum", 0.9)
+            .set("nesterov", true)
+            .set("weight_decay", 0.01),
+        Config::new("Adam")
+            .set("weight_decay", 0.01)
+            .set("amsgrad", true),
+        Config::new("Adam").set("maximize", true),
+        Config::new("AdamW"),
+        Config::new("AdamW").set("amsgrad", true),
+        Config::new("Lion")
+            .set("weight_decay", 0.1)
+            .set("decoupled_weight_decay", true),
+    ]
+}
+
+fn steps_allocate_nothing<P: Element>() {
+    let groups = [
+        ParamGroup::new([vec![17, 9], vec![3]]),
+        ParamGroup::new([[1000]]).set("lr", 1e-4),
+    ];
+    for config in configs() {
+        let mut opt = Optimizer::<P>::build(&groups, &config).unwrap();
+        let mut params: Vec<Vec<P>> = [153usize, 3, 1000]
+            .iter()
+            .map(|&n| vec![P::from_compute(num_traits::cast(0.5).unwrap()); n])
+            .collect();
+        let grads: Vec<Option<Vec<P>>> = [153usize, 3, 1000]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                (i != 1).then(|| vec![P::from_compute(num_traits::cast(0.01).unwrap()); n])
+            })
+            .collect();
+        let mut single = vec![P::default(); 3];
+        let g1 = vec![P::default(); 3];
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        for i in 0..100 {
+            opt.step(&mut params, &grads).unwrap();
+            opt.step_tensor(1, &mut single, &g1).unwrap();
+            opt.set_lr(0, 1e-3 / (1.0 + i as f64)).unwrap();
+        }
+        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        assert_eq!(
+            after - before,
+            0,
+            "{} with {} params allocated in step",
+            config.name(),
+            P::NAME
+        );
+    }
+}
+
+#[test]
+fn step_allocates_nothing_for_every_rule_and_dtype() {
+    steps_allocate_nothing::<f64>();
+    steps_allocate_nothing::<f32>();
+    steps_allocate_nothing::<bf16>();
+    steps_allocate_nothing::<f16>();
+    // And the counter does count: building allocates.
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let _opt = Optimizer::<f32>::build(&[ParamGroup::new([[4]])], &Config::new("Adam")).unwrap();
+    assert!(ALLOCATIONS.load(Ordering::SeqCst) > before);
+}
