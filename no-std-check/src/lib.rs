@@ -1,0 +1,60 @@
+//! A `#![no_std]` user of the kernel layer, without `alloc`: state lives in `static` buffers whose
+//! lengths come from the rules' `const fn state_len`. `.ci/run` builds this for
+//! `thumbv7em-none-eabihf` (Cortex-M4F) and `thumbv6m-none-eabi` (Cortex-M0+, no FPU).
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(warnings)]
+
+use optim_kernels::rules::{Adam, AdamW, Lion, Rule, Sgd};
+use optim_kernels::{Error, bf16};
+
+/// Parameters of the layer being fine-tuned.
+pub const N: usize = 96;
+
+const ADAMW: AdamW = AdamW { lr: 1e-3, ..AdamW::DEFAULT };
+const SGD: Sgd = Sgd { lr: 1e-2, momentum: 0.9, nesterov: true, ..Sgd::DEFAULT };
+
+/// All optimizer state a device needs for one tensor of `N` elements per rule.
+pub struct Buffers {
+    /// AdamW: `exp_avg | exp_avg_sq`.
+    pub adamw: [f32; ADAMW.state_len(N)],
+    /// SGD with momentum: `momentum_buffer`.
+    pub sgd: [f32; SGD.state_len(N)],
+    /// Lion over bf16 parameters: `exp_avg` in f32.
+    pub lion: [f32; Lion::DEFAULT.state_len(N)],
+    /// Adam with AMSGrad, bf16 state to halve the memory.
+    pub adam: [bf16; Adam { amsgrad: true, ..Adam::ADAM }.state_len(N)],
+    /// Step counters.
+    pub steps: [u64; 4],
+}
+
+impl Buffers {
+    /// Zeroed state (the reference's initial state).
+    pub const fn new() -> Self {
+        Buffers {
+            adamw: [0.0; ADAMW.state_len(N)],
+            sgd: [0.0; SGD.state_len(N)],
+            lion: [0.0; N],
+            adam: [bf16::ZERO; Adam { amsgrad: true, ..Adam::ADAM }.state_len(N)],
+            steps: [0; 4],
+        }
+    }
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One step of each rule on caller-owned slices; no allocation, no panics on bad lengths.
+///
+/// # Errors
+/// A length mismatch between `p`, `g` and the state.
+pub fn train_step(b: &mut Buffers, p: &mut [f32; N], g: &[f32; N], pb: &mut [bf16; N], gb: &[bf16; N]) -> Result<(), Error> {
+    ADAMW.step(&mut b.steps[0], p, g, &mut b.adamw)?;
+    SGD.step(&mut b.steps[1], p, g, &mut b.sgd)?;
+    Lion::DEFAULT.step(&mut b.steps[2], pb, gb, &mut b.lion)?;
+    Adam { amsgrad: true, ..Adam::ADAM }.step(&mut b.steps[3], p, g, &mut b.adam)?;
+    Ok(())
+}
