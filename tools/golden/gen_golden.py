@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""Generate golden reference trajectories for optim-kernels from the real
+Python libraries (torch.optim, lion-pytorch).
+
+Run with the reference venv (see tools/golden/README.md):
+
+    ~/refenv/bin/python tools/golden/gen_golden.py
+
+Writes
+    tests/golden/<name>.json         {"reference", "case", "expected"}
+    tests/golden/errors/<name>.json  {"reference", "error_key", "case"}
+
+`case` is exactly a REPLAY.md case (/work/shared/REPLAY.md); `expected` is
+{"steps": [{"params": [...]}, ...]}: the parameters after every step.
+
+Everything is deterministic (fixed seeds, single thread, pinned
+ATEN_CPU_CAPABILITY), so re-running reproduces the files byte for byte.
+"""
+
+import os
+
+# Pin the CPU kernel set before torch is imported: AVX2 and AVX512 kernels
+# give identical results for the ops used here (FMA in add/addcmul/lerp), the
+# `default` kernels do not (no FMA).  Override only if you know why.
+os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
+
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import zlib  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import lion_pytorch  # noqa: E402
+from importlib.metadata import version as _pkg_version  # noqa: E402
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "tests" / "golden"
+OUT_ERR = OUT / "errors"
+
+TORCH_VERSION = torch.__version__.split("+")[0]
+LION_VERSION = _pkg_version("lion-pytorch")
+CPU_CAP = torch.backends.cpu.get_cpu_capability()
+CAP_NOTE = f"ATEN_CPU_CAPABILITY={CPU_CAP}"
+
+EXPECTED_VERSIONS = {"torch": "2.15.0", "lion-pytorch": "0.2.5"}
+
+SHAPES = [[3, 4], [5], [10, 15]]
+N_STEPS = 6
+DTYPES = {"f64": torch.float64, "f32": torch.float32}
+
+
+# --------------------------------------------------------------------------
+# JSON helpers
+# --------------------------------------------------------------------------
+
+def jnum(x):
+    """A Python float for JSON (exact value of the stored element)."""
+    x = float(x)
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    return x
+
+
+def jvec(t):
+    """Row-major flattened tensor as a list of JSON numbers (exact values)."""
+    return [jnum(v) for v in t.detach().reshape(-1).tolist()]
+
+
+def jcfg(v):
+    """Optimizer config values: tuples become lists, floats stay Python floats."""
+    if isinstance(v, (tuple, list)):
+        return [jcfg(x) for x in v]
+    if isinstance(v, float):
+        return jnum(v)
+    return v
+
+
+def write_json(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=None, separators=(",", ":"), allow_nan=False)
+        f.write("\n")
+
+
+# --------------------------------------------------------------------------
+# Case specifications
+# --------------------------------------------------------------------------
+#
+# Each spec:
+#   name        base file name (dtype suffix added)
+#   opt         "SGD" | "Adam" | "AdamW" | "Lion"
+#   kwargs      constructor keyword arguments (besides params / foreach / fused)
+#   groups      None (one implicit group) or list of (tensor indices, overrides)
+#   late        tensor indices with no gradient on the FIRST step (step 0)
+#   lr_sched    {step index: [lr per group]} (applied before that step)
+#   grad_scale  optional per-tensor multiplier for the gradients
+#   zero_grad0  if True, element 0 of tensor 0's gradient at step 0 is exactly 0
+#
+# Always: tensor 1 has no gradient at step index 2.
+
+G_LR_WD = lambda lr0, wd1: [([0, 2], {"lr": lr0}), ([1], {"weight_decay": wd1})]  # noqa: E731
+
+SPECS = [
+    # ---------------------------------------------------------------- SGD
+    dict(name="sgd_plain", opt="SGD", kwargs={"lr": 0.1},
+         groups=None, late=[2], lr_sched={3: [0.05], 5: [0.02]}),
+    dict(name="sgd_wd_groups", opt="SGD", kwargs={"lr": 0.1, "weight_decay": 0.01},
+         groups=G_LR_WD(0.05, 0.0), late=[], lr_sched={3: [0.03, 0.07], 5: [0.01, 0.02]}),
+    dict(name="sgd_momentum", opt="SGD", kwargs={"lr": 0.05, "momentum": 0.9},
+         groups=G_LR_WD(0.02, 0.01), late=[1], lr_sched={3: [0.01, 0.03], 5: [0.005, 0.01]},
+         zero_grad0=True),
+    dict(name="sgd_momentum_dampening_wd", opt="SGD",
+         kwargs={"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01},
+         groups=None, late=[0], lr_sched={3: [0.02], 5: [0.01]}),
+    dict(name="sgd_nesterov_wd", opt="SGD",
+         kwargs={"lr": 0.05, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.01, "nesterov": True},
+         groups=G_LR_WD(0.02, 0.0), late=[], lr_sched={3: [0.01, 0.03], 5: [0.005, 0.01]}),
+    dict(name="sgd_maximize_dampening", opt="SGD",
+         kwargs={"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "maximize": True},
+         groups=[([0, 2], {"lr": 0.02}), ([1], {"momentum": 0.5, "weight_decay": 0.01})],
+         late=[], lr_sched={3: [0.01, 0.03], 5: [0.005, 0.01]}),
+    dict(name="sgd_nesterov_maximize", opt="SGD",
+         kwargs={"lr": 0.02, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01, "maximize": True},
+         groups=None, late=[], lr_sched={3: [0.01], 5: [0.005]}),
+    dict(name="sgd_maximize_plain_wd", opt="SGD",
+         kwargs={"lr": 0.1, "weight_decay": 0.01, "maximize": True},
+         groups=G_LR_WD(0.05, 0.1), late=[1], lr_sched={3: [0.02, 0.05], 5: [0.01, 0.02]}),
+
+    # ---------------------------------------------------------------- Adam
+    dict(name="adam_default", opt="Adam", kwargs={"lr": 0.01},
+         groups=None, late=[2], lr_sched={3: [0.005], 5: [0.002]}, zero_grad0=True),
+    dict(name="adam_l2", opt="Adam", kwargs={"lr": 0.01, "weight_decay": 0.01},
+         groups=G_LR_WD(0.02, 0.1), late=[1], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]}),
+    dict(name="adam_amsgrad_l2", opt="Adam", kwargs={"lr": 0.01, "weight_decay": 0.01, "amsgrad": True},
+         groups=G_LR_WD(0.03, 0.0), late=[], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]},
+         grad_scale=[1.0, 1.0, 0.5]),
+    dict(name="adam_maximize", opt="Adam", kwargs={"lr": 0.01, "maximize": True},
+         groups=G_LR_WD(0.02, 0.01), late=[], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]}),
+    dict(name="adam_decoupled_wd", opt="Adam",
+         kwargs={"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+         groups=G_LR_WD(0.02, 0.5), late=[], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]}),
+    dict(name="adam_beta1_03_amsgrad_maximize", opt="Adam",
+         kwargs={"lr": 0.02, "betas": (0.3, 0.999), "amsgrad": True, "maximize": True},
+         groups=None, late=[0], lr_sched={3: [0.01], 5: [0.005]}),
+
+    # ---------------------------------------------------------------- AdamW
+    dict(name="adamw_default", opt="AdamW", kwargs={"lr": 0.01},
+         groups=G_LR_WD(0.02, 0.1), late=[1], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]}),
+    dict(name="adamw_amsgrad", opt="AdamW", kwargs={"lr": 0.01, "amsgrad": True},
+         groups=None, late=[2], lr_sched={3: [0.005], 5: [0.002]}, zero_grad0=True),
+    dict(name="adamw_maximize_wd", opt="AdamW", kwargs={"lr": 0.01, "weight_decay": 0.1, "maximize": True},
+         groups=G_LR_WD(0.02, 0.0), late=[], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]}),
+    dict(name="adamw_eps_wd", opt="AdamW", kwargs={"lr": 0.02, "weight_decay": 0.1, "eps": 1e-6},
+         groups=[([0, 2], {"lr": 0.01}), ([1], {"weight_decay": 0.01, "eps": 1e-5})],
+         late=[], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]},
+         grad_scale=[1.0, 1e-5, 1e-6]),
+
+    # ---------------------------------------------------------------- Lion
+    dict(name="lion_default", opt="Lion", kwargs={"lr": 1e-3},
+         groups=[([0, 2], {"lr": 2e-3}), ([1], {"weight_decay": 0.1})], late=[1],
+         lr_sched={3: [1e-3, 5e-4], 5: [5e-4, 2e-4]}, zero_grad0=True),
+    dict(name="lion_wd", opt="Lion", kwargs={"lr": 1e-3, "weight_decay": 0.1},
+         groups=G_LR_WD(3e-3, 0.5), late=[], lr_sched={3: [1e-3, 5e-4], 5: [5e-4, 2e-4]}),
+    dict(name="lion_decoupled_wd", opt="Lion",
+         kwargs={"lr": 1e-3, "weight_decay": 0.1, "decoupled_weight_decay": True},
+         groups=G_LR_WD(3e-3, 0.05), late=[], lr_sched={3: [1e-3, 5e-4], 5: [5e-4, 2e-4]}),
+    dict(name="lion_betas", opt="Lion", kwargs={"lr": 1e-3, "betas": (0.95, 0.98), "weight_decay": 0.01},
+         groups=None, late=[0], lr_sched={3: [5e-4], 5: [2e-4]}),
+]
+
+
+def torch_class(opt):
+    if opt == "SGD":
+        return torch.optim.SGD
+    if opt == "Adam":
+        return torch.optim.Adam
+    if opt == "AdamW":
+        return torch.optim.AdamW
+    if opt == "Lion":
+        return lion_pytorch.Lion
+    raise KeyError(opt)
+
+
+FUSED_KERNEL = {"SGD": "torch._fused_sgd_", "Adam": "torch._fused_adam_", "AdamW": "torch._fused_adamw_"}
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+def make_data(spec):
+    """Initial params and gradients (float64 numpy); None = no gradient."""
+    seed = zlib.crc32(spec["name"].encode())
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(int(np.prod(s))) for s in SHAPES]
+    scale = spec.get("grad_scale", [1.0] * len(SHAPES))
+    grads = []
+    for step in range(N_STEPS):
+        row = []
+        for i, s in enumerate(SHAPES):
+            g = rng.standard_normal(int(np.prod(s))) * scale[i]
+            if step == 0 and spec.get("zero_grad0") and i == 0:
+                g[0] = 0.0
+            if (step == 0 and i in spec["late"]) or (step == 2 and i == 1):
+                g = None
+            row.append(g)
+        grads.append(row)
+    return params, grads
+
+
+# --------------------------------------------------------------------------
+# Running the reference
+# --------------------------------------------------------------------------
+
+def run_reference(spec, kwargs, params_np, grads_np, dtype):
+    """Run the Python optimizer; returns ([params per step], initial torch params, grads as torch)."""
+    ps = [torch.tensor(p, dtype=torch.float64).to(dtype).reshape(s) for p, s in zip(params_np, SHAPES)]
+    init = [p.clone() for p in ps]
+    grads = [[None if g is None else torch.tensor(g, dtype=torch.float64).to(dtype).reshape(s)
+              for g, s in zip(row, SHAPES)] for row in grads_np]
+    if spec["groups"] is None:
+        target = ps
+    else:
+        target = [dict({"params": [ps[i] for i in idx]}, **ov) for idx, ov in spec["groups"]]
+    opt = torch_class(spec["opt"])(target, **kwargs)
+    out = []
+    for step in range(N_STEPS):
+        if step in spec["lr_sched"]:
+            lrs = spec["lr_sched"][step]
+            assert len(lrs) == len(opt.param_groups)
+            for g, v in zip(opt.param_groups, lrs):
+                g["lr"] = v
+        for p, g in zip(ps, grads[step]):
+            p.grad = None if g is None else g.clone()
+        opt.step()
+        out.append([p.detach().clone() for p in ps])
+    return out, init, grads
+
+
+def max_rel(a_steps, b_steps):
+    m = 0.0
+    for a, b in zip(a_steps, b_steps):
+        for x, y in zip(a, b):
+            x = x.to(torch.float64)
+            y = y.to(torch.float64)
+            d = ((x - y).abs() / y.abs().clamp(min=1e-30)).max().item()
+            m = max(m, d)
+    return m
+
+
+def build_case(spec, kwargs, dtype_name, init, grads):
+    case = {"optimizer": dict({"name": spec["opt"]}, **{k: jcfg(v) for k, v in kwargs.items()}),
+            "dtype": dtype_name,
+            "params": [{"shape": list(s), "data": jvec(p)} for s, p in zip(SHAPES, init)]}
+    if spec["groups"] is not None:
+        case["param_groups"] = [dict({"params": list(idx)}, **{k: jcfg(v) for k, v in ov.items()})
+                                for idx, ov in spec["groups"]]
+    steps = []
+    for step in range(N_STEPS):
+        st = {"grads": [None if g is None else jvec(g) for g in grads[step]]}
+        if step in spec["lr_sched"]:
+            st["lr"] = [jcfg(float(v)) for v in spec["lr_sched"][step]]
+        steps.append(st)
+    case["steps"] = steps
+    return case
+
+
+def generate_case(spec, dtype_name):
+    dtype = DTYPES[dtype_name]
+    params_np, grads_np = make_data(spec)
+    opt = spec["opt"]
+    cls = f"{'lion_pytorch' if opt == 'Lion' else 'torch.optim'}.{opt}"
+    kwargs = dict(spec["kwargs"])
+    if opt == "Lion":
+        ref = (f"lion-pytorch {LION_VERSION} {cls} (its only CPU path: per-parameter loop "
+               f"lion_pytorch.lion_pytorch.update_fn), torch {TORCH_VERSION}, {CAP_NOTE}")
+        steps, init, grads = run_reference(spec, kwargs, params_np, grads_np, dtype)
+    elif dtype_name == "f64":
+        kwargs["foreach"] = False
+        ref = f"torch {TORCH_VERSION} {cls} (single-tensor path, foreach=False), {CAP_NOTE}"
+        steps, init, grads = run_reference(spec, kwargs, params_np, grads_np, dtype)
+    else:
+        fk = dict(kwargs, fused=True)
+        try:
+            steps, init, grads = run_reference(spec, fk, params_np, grads_np, dtype)
+            kwargs = fk
+            kernel = FUSED_KERNEL[opt]
+            if opt == "Adam" and kwargs.get("decoupled_weight_decay"):
+                kernel = FUSED_KERNEL["AdamW"]  # adam.py: _fused_adamw_ if decoupled_weight_decay
+            ref = (f"torch {TORCH_VERSION} {cls} (fused CPU kernel {kernel}, fused=True), "
+                   f"{CAP_NOTE}")
+        except (RuntimeError, TypeError, ValueError) as e:
+            kwargs["foreach"] = False
+            msg = f"{type(e).__name__}: {e}".replace("\n", " ")
+            ref = (f"torch {TORCH_VERSION} {cls} (single-tensor path, foreach=False; fused=True cannot run "
+                   f"this case on CPU: it raises {msg}), {CAP_NOTE}")
+            steps, init, grads = run_reference(spec, kwargs, params_np, grads_np, dtype)
+
+    # Sanity check: the same case (same f32-rounded inputs) in float64 through the
+    # single-tensor path must agree closely; catches a silently wrong code path.
+    sanity_kwargs = {k: v for k, v in kwargs.items() if k != "fused"}
+    if opt != "Lion":
+        sanity_kwargs["foreach"] = False
+    init_np = [p.to(torch.float64).reshape(-1).numpy() for p in init]
+    grads64 = [[None if g is None else g.to(torch.float64).reshape(-1).numpy() for g in row] for row in grads]
+    ref64, _, _ = run_reference(spec, sanity_kwargs, init_np, grads64, torch.float64)
+    dev = max_rel(steps, ref64)
+
+    case = build_case(spec, kwargs, dtype_name, init, grads)
+    expected = {"steps": [{"params": [jvec(p) for p in snap]} for snap in steps]}
+    obj = {"reference": ref, "case": case, "expected": expected}
+    return obj, dev
+
+
+# --------------------------------------------------------------------------
+# Error cases
+# --------------------------------------------------------------------------
+
+ERROR_SPECS = [
+    # name, optimizer name, kwargs, error_key
+    ("sgd_negative_lr", "SGD", {"lr": -0.1}, "lr"),
+    ("adam_negative_lr", "Adam", {"lr": -0.001}, "lr"),
+    ("adamw_negative_lr", "AdamW", {"lr": -0.001}, "lr"),
+    ("sgd_negative_momentum", "SGD", {"lr": 0.1, "momentum": -0.9}, "momentum"),
+    ("sgd_negative_weight_decay", "SGD", {"lr": 0.1, "weight_decay": -0.01}, "weight_decay"),
+    ("adam_negative_weight_decay", "Adam", {"lr": 0.001, "weight_decay": -0.01}, "weight_decay"),
+    ("adamw_negative_weight_decay", "AdamW", {"lr": 0.001, "weight_decay": -0.01}, "weight_decay"),
+    ("sgd_nesterov_zero_momentum", "SGD", {"lr": 0.1, "momentum": 0.0, "nesterov": True}, "nesterov"),
+    ("sgd_nesterov_dampening", "SGD",
+     {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "nesterov": True}, "nesterov"),
+    ("adam_negative_eps", "Adam", {"lr": 0.001, "eps": -1e-8}, "eps"),
+    ("adamw_negative_eps", "AdamW", {"lr": 0.001, "eps": -1e-8}, "eps"),
+    ("adam_beta1_one", "Adam", {"lr": 0.001, "betas": (1.0, 0.999)}, "betas[0]"),
+    ("adam_beta2_negative", "Adam", {"lr": 0.001, "betas": (0.9, -0.1)}, "betas[1]"),
+    ("adamw_beta1_one", "AdamW", {"lr": 0.001, "betas": (1.0, 0.999)}, "betas[0]"),
+    ("lion_zero_lr", "Lion", {"lr": 0.0}, "lr"),
+    ("lion_negative_lr", "Lion", {"lr": -1e-4}, "lr"),
+    ("lion_beta1_1p5", "Lion", {"lr": 1e-4, "betas": (1.5, 0.99)}, "betas[0]"),
+    ("lion_beta2_negative", "Lion", {"lr": 1e-4, "betas": (0.9, -0.1)}, "betas[1]"),
+    ("sgd_unknown_key_momentom", "SGD", {"lr": 0.1, "momentom": 0.9}, "momentom"),
+    ("adamw_decoupled_weight_decay", "AdamW",
+     {"lr": 0.001, "decoupled_weight_decay": True}, "decoupled_weight_decay"),
+    ("lion_unknown_key_maximize", "Lion", {"lr": 1e-4, "maximize": True}, "maximize"),
+    ("adam_unknown_key_nesterov", "Adam", {"lr": 0.001, "nesterov": True}, "nesterov"),
+]
+
+
+def generate_error(name, opt, kwargs, key):
+    p = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    cls = f"{'lion_pytorch' if opt == 'Lion' else 'torch.optim'}.{opt}"
+    lib = f"lion-pytorch {LION_VERSION}" if opt == "Lion" else f"torch {TORCH_VERSION}"
+    try:
+        torch_class(opt)([p], **kwargs)
+    except (ValueError, AssertionError, TypeError) as e:
+        msg = str(e).replace("\n", " ").strip()
+        ref = f"{lib} {cls}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) raises {type(e).__name__}"
+        if msg:
+            ref += f": {msg}"
+    else:
+        return None
+    case = {"optimizer": dict({"name": opt}, **{k: jcfg(v) for k, v in kwargs.items()}),
+            "dtype": "f64",
+            "params": [{"shape": [3], "data": [0.5, -1.0, 2.0]}],
+            "steps": [{"grads": [[0.25, -0.5, 1.0]]}]}
+    return {"reference": ref, "error_key": key, "case": case}
+
+
+# --------------------------------------------------------------------------
+
+def main():
+    for pkg, want in EXPECTED_VERSIONS.items():
+        have = TORCH_VERSION if pkg == "torch" else LION_VERSION
+        if have != want:
+            print(f"warning: {pkg} {have} installed, goldens are specified for {want}", file=sys.stderr)
+    if os.environ.get("ATEN_CPU_CAPABILITY", "").lower() != CPU_CAP.lower():
+        print(f"warning: ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY')} requested, "
+              f"torch runs {CPU_CAP}", file=sys.stderr)
+
+    written = set()
+    for spec in SPECS:
+        for dtype_name in ("f64", "f32"):
+            obj, dev = generate_case(spec, dtype_name)
+            fname = f"{spec['name']}_{dtype_name}.json"
+            limit = 1e-3 if dtype_name == "f32" else 1e-12
+            if dev > limit and spec["opt"] != "Lion":
+                raise SystemExit(f"{fname}: reference deviates from float64 single-tensor run by {dev:.3e}")
+            write_json(OUT / fname, obj)
+            written.add(OUT / fname)
+            size = (OUT / fname).stat().st_size
+            path = obj["reference"].split("(")[1].split(")")[0].split(";")[0]
+            print(f"{fname:45s} {size:6d} B  rel.dev vs f64 single-tensor {dev:.2e}  [{path}]")
+
+    for name, opt, kwargs, key in ERROR_SPECS:
+        obj = generate_error(name, opt, kwargs, key)
+        if obj is None:
+            print(f"errors/{name}.json: NOT written ({opt}({kwargs}) does not raise)")
+            continue
+        write_json(OUT_ERR / f"{name}.json", obj)
+        written.add(OUT_ERR / f"{name}.json")
+        print(f"errors/{name + '.json':38s} {obj['reference']}")
+
+    stale = [p for d in (OUT, OUT_ERR) for p in sorted(d.glob("*.json")) if p not in written]
+    for p in stale:
+        print(f"warning: {p.relative_to(REPO)} was not produced by this run (left untouched)", file=sys.stderr)
+    print(f"{len([p for p in written if p.parent == OUT])} golden cases, "
+          f"{len([p for p in written if p.parent == OUT_ERR])} error cases, {CAP_NOTE}")
+
+
+if __name__ == "__main__":
+    main()
