@@ -1,9 +1,9 @@
 //! The only code that splits slices into blocks and lanes.
 //!
-//! A slice of `n` elements is cut into blocks of [`BLOCK`] elements (`as_chunks`, no indexing in the
-//! element loop). Each operand of a block is viewed in the compute type — directly for `f32`/`f64`,
-//! through a stack buffer for `f16`/`bf16` — and the rule body runs over it in lanes of
-//! `V::WIDTH`. The last partial block is copied into a zero-padded stack block and runs through the
+//! A slice of `n` elements is cut into blocks of [`BLOCK`] elements (`as_chunks`; one bounds check
+//! per block, none per element). Within a block the rule body runs over lanes of `V::WIDTH`;
+//! each operand is loaded and stored in its own element type, `f16`/`bf16` widened and rounded in
+//! registers. The last partial block is copied into a zero-padded stack block and runs through the
 //! very same code, so tails are computed exactly like everything else; the padding results are
 //! discarded.
 
@@ -68,6 +68,8 @@ fn unreachable_len() -> ! {
     panic!("optim-kernels: state slice shorter than the parameter slice")
 }
 
+/// One block: the rule body over lanes of `V::WIDTH`, loading and storing each operand in its
+/// own element type (widening and rounding in registers).
 #[inline(always)]
 fn block<P, S, B, V, const K: usize>(
     body: &B,
@@ -80,46 +82,13 @@ fn block<P, S, B, V, const K: usize>(
     B: Body<P::Compute, K>,
     V: Lanes<Scalar = P::Compute>,
 {
-    let zero = <P::Compute as num_traits::Zero>::zero();
-    let mut p_buf = [zero; BLOCK];
-    let mut g_buf = [zero; BLOCK];
-    let mut s_buf = [[zero; BLOCK]; K];
-    {
-        let pw = P::stage_mut(p, &mut p_buf);
-        let gw = P::stage(g, &mut g_buf);
-        let mut sw = {
-            let mut it = s.iter_mut().zip(s_buf.iter_mut());
-            core::array::from_fn::<_, K, _>(|_| match it.next() {
-                Some((blk, buf)) => S::stage_mut(blk, buf),
-                None => unreachable_len(),
-            })
-        };
-        lanes::<P::Compute, B, V, K>(body, pw, gw, &mut sw);
-    }
-    P::unstage(p, &p_buf);
-    for (blk, buf) in s.iter_mut().zip(s_buf.iter()) {
-        S::unstage(blk, buf);
-    }
-}
-
-#[inline(always)]
-fn lanes<C, B, V, const K: usize>(
-    body: &B,
-    p: &mut [C; BLOCK],
-    g: &[C; BLOCK],
-    s: &mut [&mut [C; BLOCK]; K],
-) where
-    C: Real,
-    B: Body<C, K>,
-    V: Lanes<Scalar = C>,
-{
     let mut i = 0;
     while i + V::WIDTH <= BLOCK {
-        let mut sv: [V; K] = core::array::from_fn(|k| V::load(&s[k][i..]));
-        let np = body.apply(V::load(&p[i..]), V::load(&g[i..]), &mut sv);
-        np.store(&mut p[i..]);
+        let mut sv: [V; K] = core::array::from_fn(|k| S::load::<V>(&s[k][i..]));
+        let np = body.apply(P::load::<V>(&p[i..]), P::load::<V>(&g[i..]), &mut sv);
+        P::store(np, &mut p[i..]);
         for (dst, v) in s.iter_mut().zip(sv) {
-            v.store(&mut dst[i..]);
+            S::store(v, &mut dst[i..]);
         }
         i += V::WIDTH;
     }

@@ -7,16 +7,16 @@
 //! | `half::bf16` | f32 | f32 |
 //! | `half::f16` | f32 | f32 |
 //!
-//! Half-precision values are widened to f32 in small stack blocks ([`BLOCK`] elements), the rule
-//! runs in f32, and each result is rounded once (round to nearest, ties to even) when it is stored.
+//! Half-precision values are widened to f32 in registers as they are loaded, the rule runs in
+//! f32, and each result is rounded once (round to nearest, ties to even) when it is stored.
 //! State may use any element with the same compute type: f32 parameters with `bf16` state halve the
 //! state memory, at the cost of rounding the state once per step.
 
-use crate::lanes::Real;
+use crate::lanes::{Lanes, Real};
 use core::fmt::Debug;
 use half::{bf16, f16};
 
-/// Number of elements a driver stages at once (stack blocks for half precision and for the tail).
+/// Number of elements the driver takes per block (and pads the last partial block to).
 pub const BLOCK: usize = 64;
 
 mod sealed {
@@ -43,22 +43,14 @@ pub trait Element:
     fn to_compute(self) -> Self::Compute;
     /// Rounds a compute value to this type (round to nearest, ties to even).
     fn from_compute(x: Self::Compute) -> Self;
-    /// A compute-typed view of `block`: the block itself when `Self` is the compute type, else
-    /// `buf` after widening `block` into it.
+    /// Loads the first `V::WIDTH` values of `src`, widened exactly to the compute type (in
+    /// registers: no staging buffer).
     #[doc(hidden)]
-    fn stage_mut<'a>(
-        block: &'a mut [Self; BLOCK],
-        buf: &'a mut [Self::Compute; BLOCK],
-    ) -> &'a mut [Self::Compute; BLOCK];
-    /// Read-only form of [`Element::stage_mut`].
+    fn load<V: Lanes<Scalar = Self::Compute>>(src: &[Self]) -> V;
+    /// Stores `v` into the first `V::WIDTH` values of `dst`, each rounded once to `Self` (round
+    /// to nearest, ties to even; NaN stays NaN).
     #[doc(hidden)]
-    fn stage<'a>(
-        block: &'a [Self; BLOCK],
-        buf: &'a mut [Self::Compute; BLOCK],
-    ) -> &'a [Self::Compute; BLOCK];
-    /// Writes a staged block back: a no-op when `Self` is the compute type, else one rounding per value.
-    #[doc(hidden)]
-    fn unstage(block: &mut [Self; BLOCK], buf: &[Self::Compute; BLOCK]);
+    fn store<V: Lanes<Scalar = Self::Compute>>(v: V, dst: &mut [Self]);
 }
 
 macro_rules! direct {
@@ -76,18 +68,13 @@ macro_rules! direct {
                 x
             }
             #[inline(always)]
-            fn stage_mut<'a>(
-                block: &'a mut [$t; BLOCK],
-                _buf: &'a mut [$t; BLOCK],
-            ) -> &'a mut [$t; BLOCK] {
-                block
+            fn load<V: Lanes<Scalar = $t>>(src: &[$t]) -> V {
+                V::load(src)
             }
             #[inline(always)]
-            fn stage<'a>(block: &'a [$t; BLOCK], _buf: &'a mut [$t; BLOCK]) -> &'a [$t; BLOCK] {
-                block
+            fn store<V: Lanes<Scalar = $t>>(v: V, dst: &mut [$t]) {
+                v.store(dst)
             }
-            #[inline(always)]
-            fn unstage(_block: &mut [$t; BLOCK], _buf: &[$t; BLOCK]) {}
         }
     };
 }
@@ -95,7 +82,7 @@ direct!(f32, "f32");
 direct!(f64, "f64");
 
 macro_rules! half_element {
-    ($t:ty, $name:literal) => {
+    ($t:ty, $name:literal, $load:ident, $store:ident) => {
         impl Element for $t {
             type Compute = f32;
             type DefaultState = f32;
@@ -109,24 +96,54 @@ macro_rules! half_element {
                 <$t>::from_f32(x)
             }
             #[inline(always)]
-            fn stage_mut<'a>(
-                block: &'a mut [$t; BLOCK],
-                buf: &'a mut [f32; BLOCK],
-            ) -> &'a mut [f32; BLOCK] {
-                half::slice::HalfFloatSliceExt::convert_to_f32_slice(&block[..], &mut buf[..]);
-                buf
+            fn load<V: Lanes<Scalar = f32>>(src: &[$t]) -> V {
+                V::$load(src)
             }
             #[inline(always)]
-            fn stage<'a>(block: &'a [$t; BLOCK], buf: &'a mut [f32; BLOCK]) -> &'a [f32; BLOCK] {
-                half::slice::HalfFloatSliceExt::convert_to_f32_slice(&block[..], &mut buf[..]);
-                buf
-            }
-            #[inline(always)]
-            fn unstage(block: &mut [$t; BLOCK], buf: &[f32; BLOCK]) {
-                half::slice::HalfFloatSliceExt::convert_from_f32_slice(&mut block[..], &buf[..]);
+            fn store<V: Lanes<Scalar = f32>>(v: V, dst: &mut [$t]) {
+                v.$store(dst)
             }
         }
     };
 }
-half_element!(f16, "f16");
-half_element!(bf16, "bf16");
+half_element!(bf16, "bf16", load_bf16, store_bf16);
+half_element!(f16, "f16", load_f16, store_f16);
+
+/// bf16 → f32 is exact: the bf16 bits are the top half of the f32's.
+#[inline(always)]
+pub(crate) fn bf16_to_f32(x: bf16) -> f32 {
+    f32::from_bits((x.to_bits() as u32) << 16)
+}
+
+/// f32 → bf16, round to nearest, ties to even; NaN stays NaN (quieted): the same bits as
+/// `half::bf16::from_f32`, but branch-free so that vector loops stay vectorised.
+#[inline(always)]
+pub(crate) fn f32_to_bf16(x: f32) -> bf16 {
+    let b = x.to_bits();
+    let rounded = (b + 0x7FFF + ((b >> 16) & 1)) >> 16;
+    let nan = (b & 0x7FFF_FFFF) > 0x7F80_0000;
+    bf16::from_bits((if nan { (b >> 16) | 0x0040 } else { rounded }) as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bf16_rounding_matches_half_on_every_high_half_and_edge_low_half() {
+        let lows = [
+            0u32, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF, 0x1234, 0xC000, 0x4000,
+        ];
+        for hi in 0..=0xFFFFu32 {
+            for lo in lows {
+                let x = f32::from_bits(hi << 16 | lo);
+                assert_eq!(
+                    f32_to_bf16_bits(x),
+                    bf16::from_f32(x).to_bits(),
+                    "{:#010x}",
+                    hi << 16 | lo
+                );
+            }
+        }
+    }
+}

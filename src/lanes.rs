@@ -49,6 +49,14 @@ pub trait Lanes:
     ///
     /// Not named `sqrt`: that name is ambiguous with `num_traits::Float::sqrt` in `no_std` (E0034).
     fn root(self) -> Self;
+    /// Loads the first `WIDTH` bf16 values of `src`, widened exactly.
+    fn load_bf16(src: &[half::bf16]) -> Self;
+    /// Stores the lanes as bf16 (round to nearest, ties to even) into the first `WIDTH` values.
+    fn store_bf16(self, dst: &mut [half::bf16]);
+    /// Loads the first `WIDTH` f16 values of `src`, widened exactly.
+    fn load_f16(src: &[half::f16]) -> Self;
+    /// Stores the lanes as f16 (round to nearest, ties to even) into the first `WIDTH` values.
+    fn store_f16(self, dst: &mut [half::f16]);
     /// `torch.maximum`: the larger value, NaN if either lane is NaN.
     fn max_nan(self, other: Self) -> Self;
     /// `torch.sign`: `1` for positive, `-1` for negative, `+0` for `±0` **and for NaN**.
@@ -68,6 +76,52 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// Widens to f64 exactly.
     fn to_f64(self) -> f64;
+}
+
+/// Exact widening from and correctly rounded narrowing to the half types, per compute type.
+trait HalfConv: Sized + Copy {
+    fn from_bf16(x: half::bf16) -> Self;
+    fn to_bf16(self) -> half::bf16;
+    fn f16_slice_to(src: &[half::f16], dst: &mut [Self]);
+    fn f16_slice_from(src: &[Self], dst: &mut [half::f16]);
+}
+
+impl HalfConv for f32 {
+    #[inline(always)]
+    fn from_bf16(x: half::bf16) -> Self {
+        crate::element::bf16_to_f32(x)
+    }
+    #[inline(always)]
+    fn to_bf16(self) -> half::bf16 {
+        crate::element::f32_to_bf16(self)
+    }
+    #[inline(always)]
+    fn f16_slice_to(src: &[half::f16], dst: &mut [Self]) {
+        half::slice::HalfFloatSliceExt::convert_to_f32_slice(src, dst);
+    }
+    #[inline(always)]
+    fn f16_slice_from(src: &[Self], dst: &mut [half::f16]) {
+        half::slice::HalfFloatSliceExt::convert_from_f32_slice(dst, src);
+    }
+}
+
+impl HalfConv for f64 {
+    #[inline(always)]
+    fn from_bf16(x: half::bf16) -> Self {
+        x.to_f64()
+    }
+    #[inline(always)]
+    fn to_bf16(self) -> half::bf16 {
+        half::bf16::from_f64(self)
+    }
+    #[inline(always)]
+    fn f16_slice_to(src: &[half::f16], dst: &mut [Self]) {
+        half::slice::HalfFloatSliceExt::convert_to_f64_slice(src, dst);
+    }
+    #[inline(always)]
+    fn f16_slice_from(src: &[Self], dst: &mut [half::f16]) {
+        half::slice::HalfFloatSliceExt::convert_from_f64_slice(dst, src);
+    }
 }
 
 macro_rules! scalar_lanes {
@@ -90,6 +144,24 @@ macro_rules! scalar_lanes {
             #[inline(always)]
             fn root(self) -> Self {
                 $sqrt(self)
+            }
+            #[inline(always)]
+            fn load_bf16(src: &[half::bf16]) -> Self {
+                HalfConv::from_bf16(src[0])
+            }
+            #[inline(always)]
+            fn store_bf16(self, dst: &mut [half::bf16]) {
+                dst[0] = HalfConv::to_bf16(self);
+            }
+            #[inline(always)]
+            fn load_f16(src: &[half::f16]) -> Self {
+                let mut a = [0.0];
+                <$t as HalfConv>::f16_slice_to(&src[..1], &mut a);
+                a[0]
+            }
+            #[inline(always)]
+            fn store_f16(self, dst: &mut [half::f16]) {
+                <$t as HalfConv>::f16_slice_from(&[self], &mut dst[..1]);
             }
             #[inline(always)]
             fn max_nan(self, other: Self) -> Self {
@@ -137,6 +209,29 @@ macro_rules! wide_lanes {
             #[inline(always)]
             fn root(self) -> Self {
                 self.sqrt()
+            }
+            #[inline(always)]
+            fn load_bf16(src: &[half::bf16]) -> Self {
+                let src = &src[..$n];
+                <$v>::new(core::array::from_fn(|i| {
+                    <$t as HalfConv>::from_bf16(src[i])
+                }))
+            }
+            #[inline(always)]
+            fn store_bf16(self, dst: &mut [half::bf16]) {
+                for (d, x) in dst[..$n].iter_mut().zip(self.to_array()) {
+                    *d = HalfConv::to_bf16(x);
+                }
+            }
+            #[inline(always)]
+            fn load_f16(src: &[half::f16]) -> Self {
+                let mut a = [0.0; $n];
+                <$t as HalfConv>::f16_slice_to(&src[..$n], &mut a);
+                <$v>::new(a)
+            }
+            #[inline(always)]
+            fn store_f16(self, dst: &mut [half::f16]) {
+                <$t as HalfConv>::f16_slice_from(&self.to_array(), &mut dst[..$n]);
             }
             #[inline(always)]
             fn max_nan(self, other: Self) -> Self {

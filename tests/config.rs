@@ -36,9 +36,8 @@ fn rejected_in_group_as(name: &str, key: &str, value: impl Into<Value>, named: &
         ParamGroup::new([[2, 3]]),
         ParamGroup::new([[4]]).set(key, value),
     ];
-    let e = build_optimizer::<f32>(&gs, &Config::new(name))
-        .err()
-        .expect("accepted a bad group override");
+    let e =
+        build_optimizer::<f32>(&gs, &Config::new(name)).expect_err("accepted a bad group override");
     let msg = e.to_string();
     assert_eq!(e.key(), Some(named), "{msg}");
     assert!(
@@ -50,7 +49,7 @@ fn rejected_in_group_as(name: &str, key: &str, value: impl Into<Value>, named: &
 #[test]
 fn unknown_names_are_rejected() {
     for name in ["Adamm", "", "timm:adamw", "lamb"] {
-        let e = build(&Config::new(name)).err().expect("accepted");
+        let e = build(&Config::new(name)).expect_err("accepted");
         assert!(
             matches!(&e, Error::UnknownOptimizer { name: n } if n == name),
             "{e}"
@@ -166,9 +165,7 @@ fn fused_conflicts_are_rejected() {
 
 #[test]
 fn bad_groups_are_rejected() {
-    let e = build_optimizer::<f32>(&[], &Config::new("SGD"))
-        .err()
-        .expect("accepted no groups");
+    let e = build_optimizer::<f32>(&[], &Config::new("SGD")).expect_err("accepted no groups");
     assert!(matches!(e, Error::InvalidGroups { .. }), "{e}");
     let e = build_optimizer::<f32>(
         &[ParamGroup::new([[2]]).set("params", 1)],

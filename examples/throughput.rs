@@ -1,0 +1,301 @@
+//! Time per element of one optimizer step, beside the memory-streaming limit of the same bytes.
+//!
+//! ```text
+//! cargo run --release --example throughput -- --json [--rule R] [--dtype D] [--n N]
+//! RUSTFLAGS="-C target-cpu=native" cargo run --release --example throughput -- --json
+//! ```
+//!
+//! Prints one JSON line per (rule, dtype, n):
+//! `{"rule":"adamw","dtype":"f32","n":1048576,"ns_per_elem":0.41,"bytes_per_elem":28,"gbps":68.3,"limit_ns_per_elem":0.38,"ratio":0.93}`
+//! where `limit_ns_per_elem` is a loop that reads and writes exactly the same arrays (same
+//! element types, same in-place writes) with trivial integer arithmetic, measured in the same run,
+//! and `ratio = limit / ours` (1.0 = at the limit). One thread; the median of repeated timed
+//! steps after a warm-up, each alternating with the baseline so drift hits both alike.
+
+use optim_kernels::rules::{Adam, AdamW, Lion, Rule, Sgd};
+use optim_kernels::{Element, bf16, f16};
+use std::hint::black_box;
+use std::time::Instant;
+
+/// Raw-bit access for the streaming baseline: XOR a bit of the gradient into each written value.
+trait Bits: Element {
+    fn mix(self, g: u32) -> Self;
+    fn low(self) -> u32;
+}
+impl Bits for f32 {
+    #[inline(always)]
+    fn mix(self, g: u32) -> Self {
+        f32::from_bits(self.to_bits() ^ (g & 1))
+    }
+    #[inline(always)]
+    fn low(self) -> u32 {
+        self.to_bits()
+    }
+}
+impl Bits for f64 {
+    #[inline(always)]
+    fn mix(self, g: u32) -> Self {
+        f64::from_bits(self.to_bits() ^ (g & 1) as u64)
+    }
+    #[inline(always)]
+    fn low(self) -> u32 {
+        self.to_bits() as u32
+    }
+}
+impl Bits for bf16 {
+    #[inline(always)]
+    fn mix(self, g: u32) -> Self {
+        bf16::from_bits(self.to_bits() ^ (g & 1) as u16)
+    }
+    #[inline(always)]
+    fn low(self) -> u32 {
+        self.to_bits() as u32
+    }
+}
+impl Bits for f16 {
+    #[inline(always)]
+    fn mix(self, g: u32) -> Self {
+        f16::from_bits(self.to_bits() ^ (g & 1) as u16)
+    }
+    #[inline(always)]
+    fn low(self) -> u32 {
+        self.to_bits() as u32
+    }
+}
+
+/// The streaming limit: read p, g and every state slot, write p and every state slot, in place.
+#[inline(never)]
+fn baseline<P: Bits, S: Bits>(p: &mut [P], g: &[P], state: &mut [S]) {
+    let n = p.len();
+    let mut slots = state.chunks_exact_mut(n.max(1));
+    match (slots.next(), slots.next(), slots.next()) {
+        (None, _, _) => p.iter_mut().zip(g).for_each(|(p, g)| *p = p.mix(g.low())),
+        (Some(a), None, _) => p.iter_mut().zip(g).zip(a).for_each(|((p, g), a)| {
+            let x = g.low();
+            *p = p.mix(x);
+            *a = a.mix(x);
+        }),
+        (Some(a), Some(b), None) => {
+            p.iter_mut()
+                .zip(g)
+                .zip(a)
+                .zip(b)
+                .for_each(|(((p, g), a), b)| {
+                    let x = g.low();
+                    *p = p.mix(x);
+                    *a = a.mix(x);
+                    *b = b.mix(x);
+                })
+        }
+        (Some(a), Some(b), Some(c)) => {
+            p.iter_mut()
+                .zip(g)
+                .zip(a)
+                .zip(b)
+                .zip(c)
+                .for_each(|((((p, g), a), b), c)| {
+                    let x = g.low();
+                    *p = p.mix(x);
+                    *a = a.mix(x);
+                    *b = b.mix(x);
+                    *c = c.mix(x);
+                })
+        }
+    }
+}
+
+#[derive(Clone)]
+enum AnyRule {
+    Sgd(Sgd),
+    Adam(Adam),
+    AdamW(AdamW),
+    Lion(Lion),
+}
+
+impl AnyRule {
+    fn slots(&self) -> usize {
+        match self {
+            AnyRule::Sgd(r) => Rule::slots(r),
+            AnyRule::Adam(r) => Rule::slots(r),
+            AnyRule::AdamW(r) => Rule::slots(r),
+            AnyRule::Lion(r) => Rule::slots(r),
+        }
+    }
+    #[inline(never)]
+    fn step<P: Element, S: Element<Compute = P::Compute>>(
+        &self,
+        t: &mut u64,
+        p: &mut [P],
+        g: &[P],
+        s: &mut [S],
+    ) {
+        let r = match self {
+            AnyRule::Sgd(r) => r.step(t, p, g, s),
+            AnyRule::Adam(r) => r.step(t, p, g, s),
+            AnyRule::AdamW(r) => r.step(t, p, g, s),
+            AnyRule::Lion(r) => r.step(t, p, g, s),
+        };
+        if let Err(e) = r {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Rule keys of the throughput report, with the configuration each measures.
+fn rules() -> Vec<(&'static str, AnyRule)> {
+    vec![
+        (
+            "sgd",
+            AnyRule::Sgd(Sgd {
+                lr: 1e-3,
+                ..Sgd::DEFAULT
+            }),
+        ),
+        (
+            "sgd_momentum",
+            AnyRule::Sgd(Sgd {
+                lr: 1e-3,
+                momentum: 0.9,
+                ..Sgd::DEFAULT
+            }),
+        ),
+        ("adam", AnyRule::Adam(Adam::ADAM)),
+        ("adamw", AnyRule::AdamW(AdamW::DEFAULT)),
+        (
+            "lion",
+            AnyRule::Lion(Lion {
+                weight_decay: 0.01,
+                ..Lion::DEFAULT
+            }),
+        ),
+    ]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn measure<P: Bits, S: Bits + Element<Compute = P::Compute>>(
+    rule: &AnyRule,
+    n: usize,
+) -> (f64, f64, usize) {
+    let k = rule.slots();
+    let mut p: Vec<P> = (0..n)
+        .map(|i| P::from_compute(num_traits::cast(((i % 97) as f64 - 48.0) * 0.01).unwrap()))
+        .collect();
+    let g: Vec<P> = (0..n)
+        .map(|i| P::from_compute(num_traits::cast(((i % 89) as f64 - 44.0) * 1e-3).unwrap()))
+        .collect();
+    let mut s: Vec<S> = vec![S::default(); k * n];
+    let bytes = std::mem::size_of::<P>() * 3 + std::mem::size_of::<S>() * 2 * k;
+    // Repeat steps per sample so that one sample takes ≥ ~3 ms.
+    let reps = (3_000_000 / (n * bytes / 8).max(1)).max(1);
+    let mut t = 0u64;
+    for _ in 0..3 {
+        rule.step(&mut t, &mut p, &g, &mut s);
+        baseline(&mut p, &g, &mut s);
+    }
+    let (mut ours, mut limit) = (Vec::new(), Vec::new());
+    let samples = if n >= 1 << 24 { 9 } else { 21 };
+    for _ in 0..samples {
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            rule.step(&mut t, black_box(&mut p), black_box(&g), black_box(&mut s));
+        }
+        ours.push(t0.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64);
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            baseline(black_box(&mut p), black_box(&g), black_box(&mut s));
+        }
+        limit.push(t0.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64);
+    }
+    black_box((&p, &s));
+    (median(ours), median(limit), bytes)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut json = false;
+    let (mut rule_f, mut dtype_f, mut n_f) = (None::<String>, None::<String>, None::<usize>);
+    let mut i = 0;
+    while i < args.len() {
+        let val = |i: usize| {
+            args.get(i + 1)
+                .cloned()
+                .unwrap_or_else(|| fail(&format!("{} needs a value", args[i])))
+        };
+        match args[i].as_str() {
+            "--json" => json = true,
+            "--rule" => (rule_f, i) = (Some(val(i)), i + 1),
+            "--dtype" => (dtype_f, i) = (Some(val(i)), i + 1),
+            "--n" => {
+                (n_f, i) = (
+                    Some(
+                        val(i)
+                            .parse()
+                            .unwrap_or_else(|_| fail("--n takes a number")),
+                    ),
+                    i + 1,
+                )
+            }
+            "--help" | "-h" => {
+                println!(
+                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion] [--dtype f32|bf16|f16|f64] [--n N]"
+                );
+                return;
+            }
+            other => fail(&format!("unknown argument {other}")),
+        }
+        i += 1;
+    }
+    let sizes = n_f.map_or_else(|| vec![1 << 16, 1 << 20, 1 << 24], |n| vec![n]);
+    let dtypes: Vec<String> =
+        dtype_f.map_or_else(|| vec!["f32".into(), "bf16".into()], |d| vec![d]);
+    let all = rules();
+    if let Some(r) = &rule_f
+        && !all.iter().any(|(k, _)| k == r)
+    {
+        fail(&format!("unknown rule {r}"));
+    }
+    if !json {
+        println!(
+            "{:<14} {:<5} {:>9} {:>10} {:>8} {:>10} {:>6}",
+            "rule", "dtype", "n", "ns/elem", "GB/s", "limit ns", "ratio"
+        );
+    }
+    for (key, rule) in all
+        .iter()
+        .filter(|(k, _)| rule_f.as_deref().is_none_or(|r| r == *k))
+    {
+        for dtype in &dtypes {
+            for &n in &sizes {
+                let (ns, lim, bytes) = match dtype.as_str() {
+                    "f32" => measure::<f32, f32>(rule, n),
+                    "f64" => measure::<f64, f64>(rule, n),
+                    "bf16" => measure::<bf16, f32>(rule, n),
+                    "f16" => measure::<f16, f32>(rule, n),
+                    d => fail(&format!("unknown dtype {d}")),
+                };
+                let gbps = bytes as f64 / ns;
+                if json {
+                    println!(
+                        "{{\"rule\":\"{key}\",\"dtype\":\"{dtype}\",\"n\":{n},\"ns_per_elem\":{ns:.4},\"bytes_per_elem\":{bytes},\"gbps\":{gbps:.2},\"limit_ns_per_elem\":{lim:.4},\"ratio\":{:.3}}}",
+                        lim / ns
+                    );
+                } else {
+                    println!(
+                        "{key:<14} {dtype:<5} {n:>9} {ns:>10.4} {gbps:>8.2} {lim:>10.4} {:>6.3}",
+                        lim / ns
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(2)
+}
