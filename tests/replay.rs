@@ -57,7 +57,12 @@ fn tolerance(dtype: &str) -> (f64, f64) {
 fn compare(file: &Path, ours: &case::Outcome, expected: &Json, dtype: &str) -> f64 {
     let (rel, abs) = tolerance(dtype);
     let steps = expected["steps"].as_array().unwrap();
-    assert_eq!(ours.steps.len(), steps.len(), "{}: step count", file.display());
+    assert_eq!(
+        ours.steps.len(),
+        steps.len(),
+        "{}: step count",
+        file.display()
+    );
     let mut worst = 0.0f64;
     for (si, (o, e)) in ours.steps.iter().zip(steps).enumerate() {
         let e = e["params"].as_array().unwrap();
@@ -67,7 +72,11 @@ fn compare(file: &Path, ours: &case::Outcome, expected: &Json, dtype: &str) -> f
             assert_eq!(ot.len(), et.len());
             for (k, (&x, y)) in ot.iter().zip(et).enumerate() {
                 let y = num(y);
-                let err = if x.is_nan() && y.is_nan() || x == y { 0.0 } else { (x - y).abs() / (rel * y.abs() + abs) };
+                let err = if x.is_nan() && y.is_nan() || x == y {
+                    0.0
+                } else {
+                    (x - y).abs() / (rel * y.abs() + abs)
+                };
                 assert!(
                     err <= 1.0,
                     "{}: step {si}, tensor {ti}, element {k}: ours {x:e}, reference {y:e} ({err:.2}x tolerance)",
@@ -83,18 +92,30 @@ fn compare(file: &Path, ours: &case::Outcome, expected: &Json, dtype: &str) -> f
 #[test]
 fn golden_trajectories_match_the_reference() {
     let files = golden("tests/golden");
-    assert!(files.len() >= 40, "expected the golden set, found {} files", files.len());
+    assert!(
+        files.len() >= 40,
+        "expected the golden set, found {} files",
+        files.len()
+    );
     let mut report = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
         let json: Json = serde_json::from_str(&text).unwrap();
-        let parsed = case::parse_case(&json["case"].to_string()).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let parsed = case::parse_case(&json["case"].to_string())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let ours = case::run_case(&parsed).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let worst = compare(file, &ours, &json["expected"], &parsed.dtype);
-        report.push(format!("{:>6.3}  {}", worst, file.file_name().unwrap().to_string_lossy()));
+        report.push(format!(
+            "{:>6.3}  {}",
+            worst,
+            file.file_name().unwrap().to_string_lossy()
+        ));
     }
     // Visible with `cargo test -- --nocapture`: how close each file is to its tolerance.
-    println!("worst error / tolerance per golden file:\n{}", report.join("\n"));
+    println!(
+        "worst error / tolerance per golden file:\n{}",
+        report.join("\n")
+    );
 }
 
 #[test]
@@ -112,13 +133,19 @@ fn golden_covers_every_rule_dtype_and_feature() {
         if steps.iter().any(|s| s.get("lr").is_some()) {
             seen.insert(format!("{name}/lr-change"));
         }
-        if steps.iter().any(|s| s["grads"].as_array().unwrap().iter().any(Json::is_null)) {
+        if steps
+            .iter()
+            .any(|s| s["grads"].as_array().unwrap().iter().any(Json::is_null))
+        {
             seen.insert(format!("{name}/missing-grad"));
         }
     }
     for name in ["SGD", "Adam", "AdamW", "Lion"] {
         for what in ["f64", "f32", "groups", "lr-change", "missing-grad"] {
-            assert!(seen.contains(&format!("{name}/{what}")), "no golden case for {name}/{what}");
+            assert!(
+                seen.contains(&format!("{name}/{what}")),
+                "no golden case for {name}/{what}"
+            );
         }
     }
 }
@@ -132,9 +159,16 @@ fn reference_rejections_are_ours() {
         let key = json["error_key"].as_str().unwrap();
         let result = case::parse_case(&json["case"].to_string()).and_then(|c| case::run_case(&c));
         let err = match result {
-            Ok(_) => panic!("{}: accepted, but the reference rejects it ({key})", file.display()),
+            Ok(_) => panic!(
+                "{}: accepted, but the reference rejects it ({key})",
+                file.display()
+            ),
             Err(e) => e,
         };
-        assert!(err.contains(&format!("`{key}`")), "{}: error does not name `{key}`: {err}", file.display());
+        assert!(
+            err.contains(&format!("`{key}`")),
+            "{}: error does not name `{key}`: {err}",
+            file.display()
+        );
     }
 }
