@@ -1,1 +1,196 @@
-fn main() {}
+//! One optimizer step per rule, element type and size, beside the memory-streaming limit of the
+//! same bytes (the workloads of `examples/throughput.rs`).
+//!
+//! ```text
+//! cargo bench --bench rules                                   # everything, a few minutes
+//! cargo bench --bench rules -- adamw/f32                      # one rule and dtype
+//! cargo bench --bench rules -- 'adam/f32/.*/1048576' --warm-up-time 0.2 --measurement-time 0.5
+//! RUSTFLAGS="-C target-cpu=native" cargo bench --bench rules
+//! ```
+//!
+//! Groups are rule keys (`sgd`, `sgd_momentum`, `adam`, `adamw`, `lion`); benchmark ids are
+//! `{rule}/{dtype}/{what}/{n}` where `what` is
+//! - `step`: [`Rule::step`] (the SIMD path);
+//! - `scalar`: the same update with scalar lanes (`Rule::update_with::<P, S, P::Compute>`), f32 at
+//!   1 048 576 only;
+//! - `stream`: a loop that reads and writes exactly the same arrays (same element types, same
+//!   in-place writes) with trivial integer arithmetic: the memory-bound limit.
+//!
+//! Throughput is `bytes_per_elem × n` with `bytes_per_elem = 3·sizeof(P) + 2·slots·sizeof(S)`
+//! (read p and g, write p; read and write every state slot). Parameters are f32 or bf16, state is
+//! f32. Sizes: 65 536, 1 000 003 (odd, exercises the tail), 1 048 576 and 16 777 216 (10 samples,
+//! flat sampling). One thread.
+
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
+    criterion_main,
+};
+use optim_kernels::rules::{Adam, AdamW, Lion, Rule, Sgd};
+use optim_kernels::{Element, bf16};
+use std::hint::black_box;
+use std::time::Duration;
+
+/// Sizes in benchmark order; the largest last, since its smaller sample size sticks to the group.
+const SIZES: [usize; 4] = [1 << 16, 1_000_003, 1 << 20, 1 << 24];
+/// Sizes from this one on get `sample_size(10)` and flat sampling.
+const LARGE: usize = 1 << 24;
+/// The size at which the SIMD path is compared with the scalar path (f32 only).
+const SCALAR_AT: usize = 1 << 20;
+
+/// Raw-bit access for the streaming baseline: XOR a bit of the gradient into each written value.
+trait Bits: Element {
+    fn mix(self, g: u32) -> Self;
+    fn low(self) -> u32;
+}
+impl Bits for f32 {
+    #[inline(always)]
+    fn mix(self, g: u32) -> Self {
+        f32::from_bits(self.to_bits() ^ (g & 1))
+    }
+    #[inline(always)]
+    fn low(self) -> u32 {
+        self.to_bits()
+    }
+}
+impl Bits for bf16 {
+    #[inline(always)]
+    fn mix(self, g: u32) -> Self {
+        bf16::from_bits(self.to_bits() ^ (g & 1) as u16)
+    }
+    #[inline(always)]
+    fn low(self) -> u32 {
+        self.to_bits() as u32
+    }
+}
+
+/// The streaming limit: read p, g and every state slot, write p and every state slot, in place.
+#[inline(never)]
+fn baseline<P: Bits, S: Bits>(p: &mut [P], g: &[P], state: &mut [S]) {
+    let n = p.len();
+    let mut slots = state.chunks_exact_mut(n.max(1));
+    match (slots.next(), slots.next(), slots.next()) {
+        (None, _, _) => p.iter_mut().zip(g).for_each(|(p, g)| *p = p.mix(g.low())),
+        (Some(a), None, _) => p.iter_mut().zip(g).zip(a).for_each(|((p, g), a)| {
+            let x = g.low();
+            *p = p.mix(x);
+            *a = a.mix(x);
+        }),
+        (Some(a), Some(b), None) => {
+            p.iter_mut()
+                .zip(g)
+                .zip(a)
+                .zip(b)
+                .for_each(|(((p, g), a), b)| {
+                    let x = g.low();
+                    *p = p.mix(x);
+                    *a = a.mix(x);
+                    *b = b.mix(x);
+                })
+        }
+        (Some(a), Some(b), Some(c)) => {
+            p.iter_mut()
+                .zip(g)
+                .zip(a)
+                .zip(b)
+                .zip(c)
+                .for_each(|((((p, g), a), b), c)| {
+                    let x = g.low();
+                    *p = p.mix(x);
+                    *a = a.mix(x);
+                    *b = b.mix(x);
+                    *c = c.mix(x);
+                })
+        }
+    }
+}
+
+/// Benchmarks one (rule, dtype, size): `step`, optionally `scalar`, then `stream`, all over the
+/// same buffers. State is f32.
+fn run<P, R>(group: &mut BenchmarkGroup<'_, WallTime>, rule: &R, n: usize, scalar: bool)
+where
+    P: Bits + Element<Compute = f32>,
+    R: Rule,
+{
+    type S = f32;
+    let k = rule.slots();
+    // The same deterministic data as examples/throughput.rs.
+    let mut p: Vec<P> = (0..n)
+        .map(|i| P::from_compute(((i % 97) as f32 - 48.0) * 0.01))
+        .collect();
+    let g: Vec<P> = (0..n)
+        .map(|i| P::from_compute(((i % 89) as f32 - 44.0) * 1e-3))
+        .collect();
+    let mut s: Vec<S> = vec![0.0; rule.state_len(n)];
+    let bytes = 3 * size_of::<P>() + 2 * k * size_of::<S>();
+    group.throughput(Throughput::Bytes((bytes * n) as u64));
+    let mut t = 0u64;
+
+    group.bench_function(BenchmarkId::new(format!("{}/step", P::NAME), n), |b| {
+        b.iter(|| {
+            rule.step(&mut t, black_box(&mut p), black_box(&g), black_box(&mut s))
+                .unwrap();
+        })
+    });
+    if scalar {
+        group.bench_function(BenchmarkId::new(format!("{}/scalar", P::NAME), n), |b| {
+            b.iter(|| {
+                t = t.saturating_add(1);
+                rule.update_with::<P, S, P::Compute>(
+                    t,
+                    black_box(&mut p),
+                    black_box(&g),
+                    black_box(&mut s),
+                );
+            })
+        });
+    }
+    group.bench_function(BenchmarkId::new(format!("{}/stream", P::NAME), n), |b| {
+        b.iter(|| baseline(black_box(&mut p), black_box(&g), black_box(&mut s)))
+    });
+}
+
+fn bench_rule<R: Rule>(c: &mut Criterion, key: &str, rule: &R) {
+    let mut group = c.benchmark_group(key);
+    for n in SIZES {
+        if n >= LARGE {
+            group.sample_size(10).sampling_mode(SamplingMode::Flat);
+        }
+        run::<f32, R>(&mut group, rule, n, n == SCALAR_AT);
+        run::<bf16, R>(&mut group, rule, n, false);
+    }
+    group.finish();
+}
+
+/// The rule keys and configurations of examples/throughput.rs.
+fn rules(c: &mut Criterion) {
+    let sgd = Sgd {
+        lr: 1e-3,
+        ..Sgd::DEFAULT
+    };
+    bench_rule(c, "sgd", &sgd);
+    let sgd_momentum = Sgd {
+        lr: 1e-3,
+        momentum: 0.9,
+        ..Sgd::DEFAULT
+    };
+    bench_rule(c, "sgd_momentum", &sgd_momentum);
+    bench_rule(c, "adam", &Adam::ADAM);
+    bench_rule(c, "adamw", &AdamW::DEFAULT);
+    let lion = Lion {
+        weight_decay: 0.01,
+        ..Lion::DEFAULT
+    };
+    bench_rule(c, "lion", &lion);
+}
+
+criterion_group! {
+    name = benches;
+    // Shorter than criterion's defaults (3 s + 5 s) so that the whole file takes a few minutes;
+    // `--warm-up-time` / `--measurement-time` on the command line still override these.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    targets = rules
+}
+criterion_main!(benches);
