@@ -138,11 +138,13 @@ mod tests {
             for lo in lows {
                 let x = f32::from_bits(hi << 16 | lo);
                 assert_eq!(
-                    f32_to_bf16_bits(x),
+                    f32_to_bf16(x).to_bits(),
                     bf16::from_f32(x).to_bits(),
                     "{:#010x}",
                     hi << 16 | lo
                 );
+                let b = bf16::from_bits(hi as u16);
+                assert_eq!(bf16_to_f32(b).to_bits(), b.to_f32().to_bits());
             }
         }
     }
