@@ -20,10 +20,9 @@
 //! for bf16/f16 parameters. Parameter groups follow a common recipe: a lower lr on the first
 //! layer, and no weight decay on biases. A cosine schedule sets each group's lr every epoch.
 
-use optim_kernels::lanes::Real;
 use optim_kernels::{
     Config, Element, Error, Optimizer, ParamGroup, TensorSpec, Value, bf16, build_optimizer, f16,
-    optimizer_keys,
+    optimizer_defaults, optimizer_keys,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -403,11 +402,11 @@ fn tensor_specs() -> [TensorSpec; 4] {
 }
 
 fn to_f64<P: Element>(x: P) -> f64 {
-    x.to_compute().to_f64()
+    x.to_f64()
 }
 
 fn from_f64<P: Element>(x: f64) -> P {
-    P::from_compute(<P::Compute as Real>::from_f64(x))
+    P::from_f64(x)
 }
 
 /// The MLP's parameters and gradients in the storage type `P`, and f64 working copies.
@@ -552,15 +551,12 @@ struct Run {
 fn base_lr(config: &Config) -> Result<f64, Error> {
     match config.get("lr") {
         Some(v) => v.as_number("lr"),
-        None => {
-            build_optimizer::<f32>(&[ParamGroup::new([[1usize]])], &Config::new(config.name()))?
-                .lr(0)
-                .ok_or(Error::IndexOutOfRange {
-                    what: "group",
-                    index: 0,
-                    len: 0,
-                })
-        }
+        None => optimizer_defaults(config.name())
+            .and_then(|d| d.get("lr").cloned())
+            .ok_or_else(|| Error::UnknownOptimizer {
+                name: config.name().to_string(),
+            })?
+            .as_number("lr"),
     }
 }
 

@@ -43,6 +43,17 @@ pub trait Element:
     fn to_compute(self) -> Self::Compute;
     /// Rounds a compute value to this type (round to nearest, ties to even).
     fn from_compute(x: Self::Compute) -> Self;
+    /// Rounds an f64 to this type (through the compute type; for `f32`, `bf16` and `f16` the
+    /// f64 → f32 rounding comes first, as in PyTorch's scalar handling).
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        Self::from_compute(<Self::Compute as Real>::from_f64(x))
+    }
+    /// Widens to f64 exactly.
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self.to_compute().to_f64()
+    }
     /// Loads the first `V::WIDTH` values of `src`, widened exactly to the compute type (in
     /// registers: no staging buffer).
     #[doc(hidden)]

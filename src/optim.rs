@@ -474,6 +474,34 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
     }
 }
 
+/// The reference defaults of optimizer `name`: every key it accepts with its default value (the
+/// canonical name in [`Config::name`]), or `None` for an unknown name.
+///
+/// # Examples
+/// ```
+/// use optim_kernels::{optimizer_defaults, Value};
+/// let lion = optimizer_defaults("lion").unwrap();
+/// assert_eq!(lion.name(), "Lion");
+/// assert_eq!(lion.get("lr"), Some(&Value::Float(1e-4)));
+/// ```
+pub fn optimizer_defaults(name: &str) -> Option<Config> {
+    fn all<R: Rule + Hyper>(r: R) -> Config {
+        let mut c = Config::new(r.name());
+        for key in r.keys() {
+            if let Some(v) = r.get(key) {
+                c.insert(*key, v);
+            }
+        }
+        c
+    }
+    Some(match resolve(name)? {
+        Kind::Sgd => all(Sgd::DEFAULT),
+        Kind::Adam => all(Adam::ADAM),
+        Kind::AdamW => all(AdamW::DEFAULT),
+        Kind::Lion => all(Lion::DEFAULT),
+    })
+}
+
 /// Names of all keys `name` accepts (for help texts and tools), or `None` for an unknown name.
 pub fn optimizer_keys(name: &str) -> Option<&'static [&'static str]> {
     Some(match resolve(name)? {

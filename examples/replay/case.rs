@@ -267,10 +267,8 @@ pub fn parse_case(text: &str) -> Result<Case, String> {
     })
 }
 
-/// Conversion between the case's f64 numbers and an element type.
+/// Printing an element type's values (conversion from and to the case's f64 is `Element`'s).
 pub trait ReplayElement: Element {
-    fn from_f64(x: f64) -> Self;
-    fn to_f64(self) -> f64;
     /// Shortest text that parses back to this exact value of this type.
     fn write(self, out: &mut String);
 }
@@ -291,12 +289,6 @@ fn write_special(x: f64, out: &mut String) -> bool {
 }
 
 impl ReplayElement for f64 {
-    fn from_f64(x: f64) -> Self {
-        x
-    }
-    fn to_f64(self) -> f64 {
-        self
-    }
     fn write(self, out: &mut String) {
         if !write_special(self, out) {
             out.push_str(&format!("{self:?}"));
@@ -305,12 +297,6 @@ impl ReplayElement for f64 {
 }
 
 impl ReplayElement for f32 {
-    fn from_f64(x: f64) -> Self {
-        x as f32
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
     fn write(self, out: &mut String) {
         if !write_special(self as f64, out) {
             out.push_str(&format!("{self:?}"));
@@ -321,12 +307,6 @@ impl ReplayElement for f32 {
 macro_rules! half_replay {
     ($t:ty) => {
         impl ReplayElement for $t {
-            fn from_f64(x: f64) -> Self {
-                <$t>::from_f64(x)
-            }
-            fn to_f64(self) -> f64 {
-                <$t>::to_f64(self)
-            }
             fn write(self, out: &mut String) {
                 // The f32 shortest form round-trips through f32 to the same half value.
                 <f32 as ReplayElement>::write(self.to_f32(), out);
@@ -430,8 +410,8 @@ pub fn outcome_json(case: &Case, out: &Outcome) -> String {
                 }
                 match case.dtype.as_str() {
                     "f64" => x.write(s),
-                    "bf16" => bf16::from_f64(x).write(s),
-                    "f16" => f16::from_f64(x).write(s),
+                    "bf16" => <bf16 as Element>::from_f64(x).write(s),
+                    "f16" => <f16 as Element>::from_f64(x).write(s),
                     _ => (x as f32).write(s),
                 }
             }
