@@ -239,9 +239,9 @@ macro_rules! wide_lanes {
             }
             #[inline(always)]
             fn sign(self) -> Self {
+                // The two masks are disjoint (and both clear for ±0 and NaN), so AND/OR selects.
                 let zero = <$v>::splat(0.0);
-                let pos = self.simd_gt(zero).select(<$v>::splat(1.0), zero);
-                self.simd_lt(zero).select(<$v>::splat(-1.0), pos)
+                (self.simd_gt(zero) & <$v>::splat(1.0)) | (self.simd_lt(zero) & <$v>::splat(-1.0))
             }
         }
     };
@@ -309,5 +309,96 @@ impl Real for f64 {
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPECIAL: [f32; 8] = [
+        f32::NAN,
+        -0.0,
+        0.0,
+        2.5,
+        -3.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1e-45,
+    ];
+
+    #[test]
+    fn sign_is_torch_sign_on_every_lane_type() {
+        // torch.sign: 1, -1, and +0 for ±0 and NaN (measured with torch 2.15).
+        let expected: [f32; 8] = [0.0, 0.0, 0.0, 1.0, -1.0, 1.0, -1.0, 1.0];
+        let wide = wide::f32x8::new(SPECIAL).sign().to_array();
+        for i in 0..8 {
+            assert_eq!(
+                SPECIAL[i].sign().to_bits(),
+                expected[i].to_bits(),
+                "scalar {}",
+                SPECIAL[i]
+            );
+            assert_eq!(
+                wide[i].to_bits(),
+                expected[i].to_bits(),
+                "f32x8 {}",
+                SPECIAL[i]
+            );
+            let d = SPECIAL[i] as f64;
+            assert_eq!(
+                d.sign().to_bits(),
+                (expected[i] as f64).to_bits(),
+                "f64 {d}"
+            );
+        }
+        let w64 = wide::f64x4::new([f64::NAN, -0.0, 7.0, -1e-300])
+            .sign()
+            .to_array();
+        assert_eq!(
+            w64.map(f64::to_bits),
+            [0.0, 0.0, 1.0, -1.0f64].map(f64::to_bits)
+        );
+    }
+
+    #[test]
+    fn max_nan_is_torch_maximum_on_every_lane_type() {
+        let other = [1.0f32, 1.0, -1.0, f32::NAN, 0.0, 0.0, 5.0, 0.0];
+        let wide = wide::f32x8::new(SPECIAL)
+            .max_nan(wide::f32x8::new(other))
+            .to_array();
+        for i in 0..8 {
+            let s = SPECIAL[i].max_nan(other[i]);
+            if SPECIAL[i].is_nan() || other[i].is_nan() {
+                assert!(s.is_nan() && wide[i].is_nan(), "NaN must propagate at {i}");
+            } else {
+                assert_eq!(s, SPECIAL[i].max(other[i]));
+                assert_eq!(wide[i].to_bits(), s.to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn half_loads_and_stores_agree_between_lane_types() {
+        let src: [half::bf16; 8] = SPECIAL.map(half::bf16::from_f32);
+        let w = wide::f32x8::load_bf16(&src).to_array();
+        let mut back = [half::bf16::ZERO; 8];
+        wide::f32x8::new(SPECIAL).store_bf16(&mut back);
+        let hsrc: [half::f16; 8] = SPECIAL.map(half::f16::from_f32);
+        let hw = wide::f32x8::load_f16(&hsrc).to_array();
+        let mut hback = [half::f16::ZERO; 8];
+        wide::f32x8::new(SPECIAL).store_f16(&mut hback);
+        for i in 0..8 {
+            assert_eq!(w[i].to_bits(), f32::load_bf16(&src[i..]).to_bits());
+            assert_eq!(
+                back[i].to_bits(),
+                half::bf16::from_f32(SPECIAL[i]).to_bits()
+            );
+            assert_eq!(hw[i].to_bits(), f32::load_f16(&hsrc[i..]).to_bits());
+            assert_eq!(
+                hback[i].to_bits(),
+                half::f16::from_f32(SPECIAL[i]).to_bits()
+            );
+        }
     }
 }
