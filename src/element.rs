@@ -43,17 +43,12 @@ pub trait Element:
     fn to_compute(self) -> Self::Compute;
     /// Rounds a compute value to this type (round to nearest, ties to even).
     fn from_compute(x: Self::Compute) -> Self;
-    /// Rounds an f64 to this type (through the compute type; for `f32`, `bf16` and `f16` the
-    /// f64 → f32 rounding comes first, as in PyTorch's scalar handling).
-    #[inline]
-    fn from_f64(x: f64) -> Self {
-        Self::from_compute(<Self::Compute as Real>::from_f64(x))
-    }
+    /// Rounds an f64 to this type (for `bf16` and `f16` through f32, as PyTorch converts Python
+    /// floats). Per-step scalars are rounded this way once, as PyTorch passes Python floats to
+    /// f32 kernels.
+    fn from_f64(x: f64) -> Self;
     /// Widens to f64 exactly.
-    #[inline]
-    fn to_f64(self) -> f64 {
-        self.to_compute().to_f64()
-    }
+    fn to_f64(self) -> f64;
     /// Loads the first `V::WIDTH` values of `src`, widened exactly to the compute type (in
     /// registers: no staging buffer).
     #[doc(hidden)]
@@ -79,6 +74,14 @@ macro_rules! direct {
                 x
             }
             #[inline(always)]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
             fn load<V: Lanes<Scalar = $t>>(src: &[$t]) -> V {
                 V::load(src)
             }
@@ -100,11 +103,21 @@ macro_rules! half_element {
             const NAME: &'static str = $name;
             #[inline(always)]
             fn to_compute(self) -> f32 {
-                self.to_f32()
+                <f32 as Lanes>::$load(&[self])
             }
             #[inline(always)]
             fn from_compute(x: f32) -> Self {
-                <$t>::from_f32(x)
+                let mut d = [<$t>::ZERO];
+                x.$store(&mut d);
+                d[0]
+            }
+            #[inline(always)]
+            fn from_f64(x: f64) -> Self {
+                Self::from_compute(x as f32)
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self.to_compute() as f64
             }
             #[inline(always)]
             fn load<V: Lanes<Scalar = f32>>(src: &[$t]) -> V {
@@ -126,14 +139,16 @@ pub(crate) fn bf16_to_f32(x: bf16) -> f32 {
     f32::from_bits((x.to_bits() as u32) << 16)
 }
 
-/// f32 → bf16, round to nearest, ties to even; NaN stays NaN (quieted): the same bits as
-/// `half::bf16::from_f32`, but branch-free so that vector loops stay vectorised.
+/// f32 → bf16, round to nearest, ties to even, as `half::bf16::from_f32` for every non-NaN
+/// value. NaN becomes the NaN `0xFFFF` (what PyTorch's vectorised CPU conversion produces; `half`
+/// instead keeps the payload): with an all-ones mask instead of a select, the conversion is a
+/// handful of integer ops that vectorise even on SSE2 (`cmpunordps`, `psrad`, `packssdw`).
 #[inline(always)]
 pub(crate) fn f32_to_bf16(x: f32) -> bf16 {
-    let b = x.to_bits();
-    let rounded = (b + 0x7FFF + ((b >> 16) & 1)) >> 16;
-    let nan = (b & 0x7FFF_FFFF) > 0x7F80_0000;
-    bf16::from_bits((if nan { (b >> 16) | 0x0040 } else { rounded }) as u16)
+    let b = x.to_bits() as i32;
+    let rounded = b.wrapping_add(0x7FFF + ((b >> 16) & 1));
+    let nan_mask = -(x.is_nan() as i32); // all ones for NaN
+    bf16::from_bits(((rounded | nan_mask) >> 16) as u16)
 }
 
 #[cfg(test)]
@@ -142,20 +157,25 @@ mod tests {
 
     #[test]
     fn bf16_rounding_matches_half_on_every_high_half_and_edge_low_half() {
+        // Every non-NaN value rounds as `half` does; NaN stays NaN.
         let lows = [
             0u32, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF, 0x1234, 0xC000, 0x4000,
         ];
         for hi in 0..=0xFFFFu32 {
             for lo in lows {
                 let x = f32::from_bits(hi << 16 | lo);
+                let b = bf16::from_bits(hi as u16);
+                assert_eq!(bf16_to_f32(b).to_bits(), b.to_f32().to_bits());
+                if x.is_nan() {
+                    assert!(f32_to_bf16(x).is_nan());
+                    continue;
+                }
                 assert_eq!(
                     f32_to_bf16(x).to_bits(),
                     bf16::from_f32(x).to_bits(),
                     "{:#010x}",
                     hi << 16 | lo
                 );
-                let b = bf16::from_bits(hi as u16);
-                assert_eq!(bf16_to_f32(b).to_bits(), b.to_f32().to_bits());
             }
         }
     }

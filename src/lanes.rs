@@ -67,15 +67,18 @@ pub trait Lanes:
 
 /// A scalar compute type: `f32` or `f64`. Sealed.
 pub trait Real:
-    Lanes<Scalar = Self> + num_traits::Float + Default + Debug + Send + Sync + 'static
+    Lanes<Scalar = Self>
+    + crate::element::Element<Compute = Self>
+    + num_traits::Float
+    + Default
+    + Debug
+    + Send
+    + Sync
+    + 'static
 {
     /// The SIMD vector used for full blocks (`wide::f32x8`, `wide::f64x4`), or `Self` on targets
     /// without SIMD and under the `force-scalar` feature.
     type Vector: Lanes<Scalar = Self>;
-    /// Rounds an f64 to this type (round to nearest even), as PyTorch passes Python floats to kernels.
-    fn from_f64(x: f64) -> Self;
-    /// Widens to f64 exactly.
-    fn to_f64(self) -> f64;
 }
 
 /// Exact widening from and correctly rounded narrowing to the half types, per compute type.
@@ -290,26 +293,10 @@ mod vectors {
 
 impl Real for f32 {
     type Vector = vectors::V32;
-    #[inline(always)]
-    fn from_f64(x: f64) -> Self {
-        x as f32
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
 }
 
 impl Real for f64 {
     type Vector = vectors::V64;
-    #[inline(always)]
-    fn from_f64(x: f64) -> Self {
-        x
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self
-    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use crate::element::Element;
 use crate::error::{Error, check};
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
-use crate::rules::{Lerp, Rule, decoupled_decay, run_slots};
+use crate::rules::{Lerp, Rule, const_bools, decoupled_decay, run_slots};
 
 /// `torch.optim.Adam` / `torch.optim.AdamW` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -102,18 +102,15 @@ impl Default for Adam {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Decay<C> {
-    None,
-    L2(C),
-    Decoupled(C),
-}
-
 /// Per-step scalars, computed in f64 and rounded once.
 #[derive(Clone, Copy, Debug)]
 struct Coeffs<C> {
     grad_sign: C,
-    decay: Decay<C>,
+    /// L2 coefficient λ (Adam), used only when `l2` is set.
+    weight_decay: C,
+    l2: bool,
+    /// `1 − lr·λ` for decoupled decay (AdamW), exactly 1 otherwise (`θ·1 = θ` for every θ).
+    decay: C,
     m: Lerp<C>,
     beta2: C,
     one_minus_beta2: C,
@@ -129,14 +126,16 @@ impl<C: Real> Coeffs<C> {
         let t = step as f64;
         let bias_correction1 = 1.0 - pow_f64(beta1, t);
         let bias_correction2 = 1.0 - pow_f64(beta2, t);
-        let decay = match (h.weight_decay != 0.0, h.decoupled_weight_decay) {
-            (false, _) => Decay::None,
-            (true, true) => Decay::Decoupled(C::from_f64(1.0 - h.lr * h.weight_decay)),
-            (true, false) => Decay::L2(C::from_f64(h.weight_decay)),
-        };
+        let decays = h.weight_decay != 0.0;
         Coeffs {
             grad_sign: C::from_f64(if h.maximize { -1.0 } else { 1.0 }),
-            decay,
+            weight_decay: C::from_f64(h.weight_decay),
+            l2: decays && !h.decoupled_weight_decay,
+            decay: C::from_f64(if decays && h.decoupled_weight_decay {
+                1.0 - h.lr * h.weight_decay
+            } else {
+                1.0
+            }),
             m: Lerp::new(1.0 - beta1),
             beta2: C::from_f64(beta2),
             one_minus_beta2: C::from_f64(1.0 - beta2),
@@ -145,31 +144,36 @@ impl<C: Real> Coeffs<C> {
             neg_step_size: C::from_f64(-(h.lr / bias_correction1)),
         }
     }
+}
 
-    /// Decay, moments; returns (θ, m, v).
+/// The body, with the per-step choices (L2 decay, lerp formula) as const generics.
+struct Kernel<C, const L2: bool, const SMALL: bool>(Coeffs<C>);
+
+impl<C: Real, const L2: bool, const SMALL: bool> Kernel<C, L2, SMALL> {
+    /// Decay and moments; returns (θ, m, v).
     #[inline(always)]
     fn moments<V: Lanes<Scalar = C>>(&self, p: V, g: V, m: V, v: V) -> (V, V, V) {
-        let mut g = g * V::splat(self.grad_sign);
-        let mut p = p;
-        match self.decay {
-            Decay::None => {}
-            Decay::L2(wd) => g = g + V::splat(wd) * p, //        grad.add(param, alpha=wd)
-            Decay::Decoupled(f) => p = decoupled_decay(p, f), // param.mul_(1 - lr * wd)
+        let c = &self.0;
+        let mut g = g * V::splat(c.grad_sign); //            −g is exact, so is g·(±1)
+        if L2 {
+            g = g + V::splat(c.weight_decay) * p; //          grad.add(param, alpha=wd)
         }
-        let m = self.m.apply(m, g); //                           exp_avg.lerp_(grad, 1 - beta1)
-        let v = v * V::splat(self.beta2) + V::splat(self.one_minus_beta2) * g * g;
+        let p = decoupled_decay(p, c.decay); //               param.mul_(1 - lr * wd)
+        let m = c.m.apply::<V, SMALL>(m, g); //               exp_avg.lerp_(grad, 1 - beta1)
+        let v = v * V::splat(c.beta2) + V::splat(c.one_minus_beta2) * g * g;
         (p, m, v)
     }
 
     /// θ + (−step_size·m) / (√v · (1/√bc₂) + ε)  —  param.addcdiv_(exp_avg, denom, value=-step_size)
     #[inline(always)]
     fn apply_update<V: Lanes<Scalar = C>>(&self, p: V, m: V, v: V) -> V {
-        let denom = v.root() * V::splat(self.inv_bc2_sqrt) + V::splat(self.eps);
-        p + V::splat(self.neg_step_size) * m / denom
+        let c = &self.0;
+        let denom = v.root() * V::splat(c.inv_bc2_sqrt) + V::splat(c.eps);
+        p + V::splat(c.neg_step_size) * m / denom
     }
 }
 
-impl<C: Real> Body<C, 2> for Coeffs<C> {
+impl<C: Real, const L2: bool, const SMALL: bool> Body<C, 2> for Kernel<C, L2, SMALL> {
     #[inline(always)]
     fn apply<V: Lanes<Scalar = C>>(&self, p: V, g: V, [m, v]: &mut [V; 2]) -> V {
         let (p, nm, nv) = self.moments(p, g, *m, *v);
@@ -178,7 +182,7 @@ impl<C: Real> Body<C, 2> for Coeffs<C> {
     }
 }
 
-impl<C: Real> Body<C, 3> for Coeffs<C> {
+impl<C: Real, const L2: bool, const SMALL: bool> Body<C, 3> for Kernel<C, L2, SMALL> {
     #[inline(always)]
     fn apply<V: Lanes<Scalar = C>>(&self, p: V, g: V, [m, v, vmax]: &mut [V; 3]) -> V {
         let (p, nm, nv) = self.moments(p, g, *m, *v);
@@ -264,11 +268,14 @@ impl Rule for Adam {
         V: Lanes<Scalar = P::Compute>,
     {
         let c = Coeffs::<P::Compute>::new(self, step);
-        if self.amsgrad {
-            run_slots::<P, S, _, V, 3>(&c, p, g, state);
-        } else {
-            run_slots::<P, S, _, V, 2>(&c, p, g, state);
-        }
+        const_bools!((L2 = c.l2, SMALL = c.m.small) => {
+            let k = Kernel::<P::Compute, L2, SMALL>(c);
+            if self.amsgrad {
+                run_slots::<P, S, _, V, 3>(&k, p, g, state);
+            } else {
+                run_slots::<P, S, _, V, 2>(&k, p, g, state);
+            }
+        })
     }
 }
 

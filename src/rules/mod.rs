@@ -153,14 +153,36 @@ where
     crate::drive::run_with::<P, S, B, V, K>(body, p, g, slots);
 }
 
+/// Runs `$body` with each boolean expression turned into a `const` of the given name, so that a
+/// rule's per-step flags become const generic parameters of its body: every loop the compiler
+/// sees is straight-line (no per-vector branch to unswitch), whatever the element types.
+macro_rules! const_bools {
+    (($($flag:ident = $value:expr),+ $(,)?) => $body:expr) => {
+        const_bools!(@expand [$(($flag, $value))+] [] => $body)
+    };
+    (@expand [($flag:ident, $value:expr) $($rest:tt)*] [$($done:tt)*] => $body:expr) => {
+        if $value {
+            const_bools!(@expand [$($rest)*] [$($done)* ($flag, true)] => $body)
+        } else {
+            const_bools!(@expand [$($rest)*] [$($done)* ($flag, false)] => $body)
+        }
+    };
+    (@expand [] [$(($flag:ident, $v:literal))*] => $body:expr) => {{
+        $(#[allow(non_upper_case_globals)] const $flag: bool = $v;)*
+        $body
+    }};
+}
+pub(crate) use const_bools;
+
 /// `torch.lerp(a, b, w)` for a scalar weight, with PyTorch's two formulas
 /// (`aten/src/ATen/native/Lerp.h`): `a + w·(b − a)` when `|w| < 0.5`, else `b − (b − a)·(1 − w)`,
-/// where `1 − w` is computed in the compute type.
+/// where `1 − w` is computed in the compute type. [`Lerp::small`] picks the formula once per step;
+/// the body takes it as a const generic.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Lerp<C> {
     w: C,
     one_minus_w: C,
-    small: bool,
+    pub(crate) small: bool,
 }
 
 impl<C: Real> Lerp<C> {
@@ -175,8 +197,8 @@ impl<C: Real> Lerp<C> {
     }
 
     #[inline(always)]
-    pub(crate) fn apply<V: Lanes<Scalar = C>>(&self, a: V, b: V) -> V {
-        if self.small {
+    pub(crate) fn apply<V: Lanes<Scalar = C>, const SMALL: bool>(&self, a: V, b: V) -> V {
+        if SMALL {
             a + V::splat(self.w) * (b - a)
         } else {
             b - (b - a) * V::splat(self.one_minus_w)

@@ -18,7 +18,7 @@ use crate::drive::Body;
 use crate::element::Element;
 use crate::error::{Error, check};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, run_slots};
+use crate::rules::{Rule, const_bools, run_slots};
 
 /// `torch.optim.SGD` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -80,61 +80,71 @@ impl Default for Sgd {
 #[derive(Clone, Copy, Debug)]
 struct Coeffs<C> {
     grad_sign: C,
-    weight_decay: Option<C>,
+    weight_decay: C,
     momentum: C,
     one_minus_dampening: C,
     neg_lr: C,
-    first: bool,
-    nesterov: bool,
 }
 
 impl<C: Real> Coeffs<C> {
     #[inline]
-    fn new(h: &Sgd, step: u64) -> Self {
+    fn new(h: &Sgd) -> Self {
         Coeffs {
             grad_sign: C::from_f64(if h.maximize { -1.0 } else { 1.0 }),
-            weight_decay: (h.weight_decay != 0.0).then(|| C::from_f64(h.weight_decay)),
+            weight_decay: C::from_f64(h.weight_decay),
             momentum: C::from_f64(h.momentum),
             one_minus_dampening: C::from_f64(1.0 - h.dampening),
             neg_lr: C::from_f64(-h.lr),
-            first: step <= 1,
-            nesterov: h.nesterov,
         }
     }
+}
 
+/// The body, with the per-step choices as const generics: L2 decay, the tensor's first step
+/// (momentum buffer = gradient), Nesterov.
+struct Kernel<C, const WD: bool, const FIRST: bool, const NESTEROV: bool>(Coeffs<C>);
+
+impl<C: Real, const WD: bool, const FIRST: bool, const NESTEROV: bool>
+    Kernel<C, WD, FIRST, NESTEROV>
+{
     /// The gradient after `maximize` and L2 decay.
     #[inline(always)]
     fn grad<V: Lanes<Scalar = C>>(&self, p: V, g: V) -> V {
-        let g = g * V::splat(self.grad_sign); // −g is exact, so a multiply by ±1 is too
-        match self.weight_decay {
-            Some(wd) => g + V::splat(wd) * p, //  grad.add(param, alpha=weight_decay)
-            None => g,
+        let g = g * V::splat(self.0.grad_sign); // −g is exact, so is g·(±1)
+        if WD {
+            g + V::splat(self.0.weight_decay) * p //  grad.add(param, alpha=weight_decay)
+        } else {
+            g
         }
     }
 }
 
-impl<C: Real> Body<C, 0> for Coeffs<C> {
+impl<C: Real, const WD: bool, const FIRST: bool, const NESTEROV: bool> Body<C, 0>
+    for Kernel<C, WD, FIRST, NESTEROV>
+{
     #[inline(always)]
     fn apply<V: Lanes<Scalar = C>>(&self, p: V, g: V, _: &mut [V; 0]) -> V {
-        p + V::splat(self.neg_lr) * self.grad(p, g) // param.add_(grad, alpha=-lr)
+        p + V::splat(self.0.neg_lr) * self.grad(p, g) // param.add_(grad, alpha=-lr)
     }
 }
 
-impl<C: Real> Body<C, 1> for Coeffs<C> {
+impl<C: Real, const WD: bool, const FIRST: bool, const NESTEROV: bool> Body<C, 1>
+    for Kernel<C, WD, FIRST, NESTEROV>
+{
     #[inline(always)]
     fn apply<V: Lanes<Scalar = C>>(&self, p: V, g: V, [b]: &mut [V; 1]) -> V {
+        let c = &self.0;
         let g = self.grad(p, g);
-        *b = if self.first {
-            g //                                                   buf = grad.clone()
+        *b = if FIRST {
+            g //                                                     buf = grad.clone()
         } else {
-            *b * V::splat(self.momentum) + V::splat(self.one_minus_dampening) * g
+            *b * V::splat(c.momentum) + V::splat(c.one_minus_dampening) * g
         };
-        let d = if self.nesterov {
-            g + V::splat(self.momentum) * *b
+        let d = if NESTEROV {
+            g + V::splat(c.momentum) * *b
         } else {
             *b
         };
-        p + V::splat(self.neg_lr) * d
+        p + V::splat(c.neg_lr) * d
     }
 }
 
@@ -207,11 +217,17 @@ impl Rule for Sgd {
         S: Element<Compute = P::Compute>,
         V: Lanes<Scalar = P::Compute>,
     {
-        let c = Coeffs::<P::Compute>::new(self, step);
+        let c = Coeffs::<P::Compute>::new(self);
+        let wd = self.weight_decay != 0.0;
         if Sgd::slots(self) == 0 {
-            run_slots::<P, S, _, V, 0>(&c, p, g, state);
+            const_bools!((WD = wd) => {
+                run_slots::<P, S, _, V, 0>(&Kernel::<_, WD, false, false>(c), p, g, state)
+            });
         } else {
-            run_slots::<P, S, _, V, 1>(&c, p, g, state);
+            let first = step <= 1;
+            const_bools!((WD = wd, FIRST = first, NESTEROV = self.nesterov) => {
+                run_slots::<P, S, _, V, 1>(&Kernel::<_, WD, FIRST, NESTEROV>(c), p, g, state)
+            });
         }
     }
 }
