@@ -1,0 +1,705 @@
+//! Properties that need no reference implementation.
+
+use super::strategies::{self, Case, TestElement, Values, config};
+use crate::element::Element;
+use crate::error::Error;
+use crate::lanes::Real;
+use crate::rules::{Adam, AdamW, Lion, Rule, Sgd};
+use half::{bf16, f16};
+use proptest::prelude::*;
+use std::vec;
+use std::vec::Vec;
+
+/// Makes Adam's second-moment slots (1 and 2) non-negative, as any reachable state is.
+fn second_moments_nonnegative<S: TestElement>(state: &mut [S], n: usize) {
+    for x in state.iter_mut().skip(n) {
+        *x = S::of_f64(x.as_f64().abs());
+    }
+}
+
+/// Runs all updates of `case` through `Rule::step` from `state`, calling `after` with the
+/// parameters before and after each update and the state after it.
+fn run<R: Rule, P: Element, S: Element<Compute = P::Compute>>(
+    case: &Case<R, P, S>,
+    mut state: Vec<S>,
+    mut after: impl FnMut(&[P], &[P], &[S]) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let mut p = case.p.clone();
+    let mut counter = case.step - 1;
+    for g in &case.grads {
+        let before = p.clone();
+        prop_assert!(case.rule.step(&mut counter, &mut p, g, &mut state).is_ok());
+        after(&before, &p, &state)?;
+    }
+    Ok(())
+}
+
+/// `a == b` as numbers (so `-0 == +0`: `θ + (−0)·d` may turn −0 into +0), NaN equal to NaN.
+fn same_number<P: TestElement>(a: &[P], b: &[P]) -> Result<(), TestCaseError> {
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let (x, y) = (x.as_f64(), y.as_f64());
+        prop_assert!(
+            x == y || (x.is_nan() && y.is_nan()),
+            "element {i}: {x:e} became {y:e}"
+        );
+    }
+    Ok(())
+}
+
+fn same_bits<T: TestElement>(what: &str, a: &[T], b: &[T]) -> Result<(), TestCaseError> {
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        prop_assert!(
+            strategies::same_bits(*x, *y),
+            "{} element {}: {:?} ({:#x}) != {:?} ({:#x})",
+            what,
+            i,
+            x,
+            x.bits(),
+            y,
+            y.bits()
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// lr = 0 ⇒ θ unchanged. Any weight decay: the decoupled factor is 1 − 0·λ = 1 exactly and the L2
+// term only enters the update, which is multiplied by −0.
+
+fn lr_zero_case<R: Rule, P: TestElement>(
+    rule: impl Strategy<Value = R>,
+) -> impl Strategy<Value = Case<R, P, P::DefaultState>>
+where
+    P::DefaultState: TestElement,
+{
+    strategies::case(rule, 3, Values::Finite, Values::Finite)
+}
+
+fn lr_zero<R: Rule, P: TestElement>(
+    mut case: Case<R, P, P::DefaultState>,
+) -> Result<(), TestCaseError>
+where
+    P::DefaultState: TestElement,
+{
+    case.rule.set_lr(0.0);
+    prop_assert_eq!(case.rule.validate(), Ok(()));
+    let mut state = case.state.clone();
+    second_moments_nonnegative(&mut state, case.p.len()); // Adam: a NaN-free √v
+    run(&case, state, |before, after, _| same_number(before, after))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn lr_zero_leaves_params_unchanged_sgd(c in lr_zero_case::<_, f32>(strategies::sgd())) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_sgd_f16(c in lr_zero_case::<_, f16>(strategies::sgd())) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_adam(c in lr_zero_case::<_, f32>(strategies::adam(false))) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_adam_f64(c in lr_zero_case::<_, f64>(strategies::adam(false))) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_adamw(c in lr_zero_case::<_, bf16>(strategies::adamw(false))) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_lion(c in lr_zero_case::<_, f32>(strategies::lion())) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_lion_f64(c in lr_zero_case::<_, f64>(strategies::lion())) {
+        lr_zero(c)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zero gradient, zero state, no weight decay ⇒ θ unchanged (m = 0, so the update is ±0/(0 + ε)).
+// Any θ, including ±∞ and NaN (which stays NaN).
+
+fn zero_grad<R: Rule, P: TestElement>(
+    mut case: Case<R, P, P::DefaultState>,
+) -> Result<(), TestCaseError>
+where
+    P::DefaultState: TestElement,
+{
+    for g in &mut case.grads {
+        for (i, x) in g.iter_mut().enumerate() {
+            *x = P::of_f64(if i % 2 == 0 { 0.0 } else { -0.0 });
+        }
+    }
+    let state = vec![P::DefaultState::default(); case.state.len()];
+    run(&case, state, |before, after, state| {
+        same_number(before, after)?;
+        prop_assert!(state.iter().all(|x| x.as_f64() == 0.0), "state left zero");
+        Ok(())
+    })
+}
+
+fn no_decay<R: Rule>(mut r: R, set: impl Fn(&mut R)) -> R {
+    set(&mut r);
+    r
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn zero_grad_zero_state_leaves_params_unchanged_adam(
+        c in strategies::case::<_, f32, f32>(
+            strategies::adam(false).prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        zero_grad(c)?;
+    }
+    #[test]
+    fn zero_grad_zero_state_leaves_params_unchanged_adamw(
+        c in strategies::case::<_, f16, f32>(
+            strategies::adamw(false).prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        zero_grad(c)?;
+    }
+    #[test]
+    fn zero_grad_zero_state_leaves_params_unchanged_lion(
+        c in strategies::case::<_, f64, f64>(
+            strategies::lion().prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        zero_grad(c)?;
+    }
+    #[test]
+    fn zero_grad_zero_state_leaves_params_unchanged_sgd(
+        c in strategies::case::<_, f32, f32>(
+            strategies::sgd().prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        zero_grad(c)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// v ≥ 0 (and v̂ ≥ 0): after a step whose inputs (θ, g, m, v, v̂) are finite, with v, v̂ ≥ 0,
+// v and v̂ have a clear sign bit and are not NaN (+∞ by overflow is allowed). Runs until an input
+// is no longer finite: after an overflow NaN is IEEE's answer (β₂·∞ with β₂ = 0, ∞/∞ in the
+// update), and PyTorch's.
+
+fn v_nonnegative<R: Rule, P: TestElement, S: TestElement<Compute = P::Compute>>(
+    case: Case<R, P, S>,
+    zero_state: bool,
+) -> Result<(), TestCaseError> {
+    let n = case.p.len();
+    let mut state = case.state.clone();
+    if zero_state {
+        state.iter_mut().for_each(|x| *x = S::default());
+    }
+    second_moments_nonnegative(&mut state, n);
+    let mut p = case.p.clone();
+    let mut counter = case.step - 1;
+    for g in &case.grads {
+        let finite = |xs: &[f64]| xs.iter().all(|x| x.is_finite());
+        let all: Vec<f64> = p.iter().chain(g).map(|x| x.as_f64()).collect();
+        let st: Vec<f64> = state.iter().map(|x| x.as_f64()).collect();
+        if !(finite(&all) && finite(&st)) {
+            break;
+        }
+        prop_assert!(case.rule.step(&mut counter, &mut p, g, &mut state).is_ok());
+        for (j, x) in state.iter().enumerate().skip(n) {
+            let x = x.as_f64();
+            prop_assert!(
+                !x.is_nan() && x.is_sign_positive(),
+                "step {counter}: slot {} element {}: {:e}",
+                j / n,
+                j % n,
+                x
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn second_moment_stays_nonnegative_adam_f32(
+        c in strategies::case::<_, f32, f32>(strategies::adam(false), 3, Values::Finite, Values::Finite),
+        zero_state in any::<bool>(),
+    ) {
+        v_nonnegative(c, zero_state)?;
+    }
+    #[test]
+    fn second_moment_stays_nonnegative_adam_f64(
+        c in strategies::case::<_, f64, f64>(strategies::adam(false), 3, Values::Finite, Values::Finite),
+        zero_state in any::<bool>(),
+    ) {
+        v_nonnegative(c, zero_state)?;
+    }
+    #[test]
+    fn second_moment_stays_nonnegative_adamw_bf16(
+        c in strategies::case::<_, bf16, f32>(strategies::adamw(false), 3, Values::Finite, Values::Finite),
+        zero_state in any::<bool>(),
+    ) {
+        v_nonnegative(c, zero_state)?;
+    }
+    #[test]
+    fn second_moment_stays_nonnegative_adam_f32_bf16_state(
+        c in strategies::case::<_, f32, bf16>(strategies::adam(false), 3, Values::Finite, Values::Finite),
+        zero_state in any::<bool>(),
+    ) {
+        v_nonnegative(c, zero_state)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lion moves each element by at most lr from its decayed value, whatever the gradient and the
+// momentum (±∞ and NaN included: sign(NaN) = 0):
+//   θ' = fl(θ·d − lr·s), s ∈ {−1, 0, 1}, d = 1 − lr·λ'  ⇒  |θ' − θ·d| ≤ lr + u·|θ'| (+ one more
+//   rounding to the parameter type for f16/bf16).
+
+fn lion_step_bounded<P: TestElement>(
+    case: Case<Lion, P, P::DefaultState>,
+) -> Result<(), TestCaseError>
+where
+    P::DefaultState: TestElement,
+    P::Compute: TestElement,
+{
+    let h = &case.rule;
+    let wd = if h.decoupled_weight_decay {
+        h.weight_decay / h.init_lr
+    } else {
+        h.weight_decay
+    };
+    let d = <P::Compute as TestElement>::of_f64(1.0 - h.lr * wd);
+    let lr = <P::Compute as TestElement>::of_f64(h.lr).as_f64();
+    let u = <P::Compute as TestElement>::UNIT;
+    let (unit, tiny) = (
+        P::UNIT.max(u),
+        P::TINY.max(<P::Compute as TestElement>::TINY),
+    );
+    run(&case, case.state.clone(), |before, after, _| {
+        for (i, (x, y)) in before.iter().zip(after).enumerate() {
+            let decayed = (x.to_compute() * d).as_f64();
+            let y = y.as_f64();
+            let moved = (y - decayed).abs();
+            let allowed = lr + (u + unit) * y.abs() + tiny + super::tolerance::U64 * decayed.abs();
+            prop_assert!(
+                moved <= allowed,
+                "element {i}: {:e} -> {y:e}, decayed {decayed:e}, moved {moved:e} > {allowed:e}",
+                x.as_f64()
+            );
+        }
+        Ok(())
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn lion_moves_each_element_by_at_most_lr_f32(
+        c in strategies::case::<_, f32, f32>(strategies::lion(), 3, Values::Finite, Values::Any)
+            .prop_map(|mut c| { poison_grads(&mut c); c })
+    ) {
+        lion_step_bounded(c)?;
+    }
+    #[test]
+    fn lion_moves_each_element_by_at_most_lr_f64(
+        c in strategies::case::<_, f64, f64>(strategies::lion(), 3, Values::Finite, Values::Any)
+    ) {
+        lion_step_bounded(c)?;
+    }
+    #[test]
+    fn lion_moves_each_element_by_at_most_lr_bf16(
+        c in strategies::case::<_, bf16, f32>(strategies::lion(), 3, Values::Finite, Values::Any)
+            .prop_map(|mut c| { poison_grads(&mut c); c })
+    ) {
+        lion_step_bounded(c)?;
+    }
+}
+
+/// Puts ±∞ and NaN into some gradients (the parameters stay finite).
+fn poison_grads<R, P: TestElement, S>(case: &mut Case<R, P, S>) {
+    for (k, g) in case.grads.iter_mut().enumerate() {
+        for (i, x) in g.iter_mut().enumerate() {
+            match (i + k) % 11 {
+                3 => *x = P::of_f64(f64::NAN),
+                5 => *x = P::of_f64(f64::INFINITY),
+                7 => *x = P::of_f64(f64::NEG_INFINITY),
+                _ => {}
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused == composed, bitwise: AdamW's step is `θ ← θ·fl(1 − lr·λ)` in the compute type followed
+// by Adam's step without decay; and `AdamW` is `Adam { decoupled_weight_decay: true }`.
+// (Composition is not bitwise for f16/bf16 parameters: storing the decayed θ would round it.)
+
+fn without_decay(h: &AdamW) -> Adam {
+    Adam {
+        lr: h.lr,
+        betas: h.betas,
+        eps: h.eps,
+        weight_decay: 0.0,
+        amsgrad: h.amsgrad,
+        maximize: h.maximize,
+        decoupled_weight_decay: false,
+        ..Adam::ADAM
+    }
+}
+
+fn as_decoupled_adam(h: &AdamW) -> Adam {
+    Adam {
+        weight_decay: h.weight_decay,
+        decoupled_weight_decay: true,
+        ..without_decay(h)
+    }
+}
+
+fn fused_composed<P>(case: Case<AdamW, P, P>) -> Result<(), TestCaseError>
+where
+    P: TestElement<Compute = P> + Real,
+{
+    let h = &case.rule;
+    let factor = P::of_f64(1.0 - h.lr * h.weight_decay);
+    let adam = without_decay(h);
+    let (mut p_fused, mut s_fused) = (case.p.clone(), case.state.clone());
+    let (mut p_comp, mut s_comp) = (case.p.clone(), case.state.clone());
+    let (mut t_fused, mut t_comp) = (case.step - 1, case.step - 1);
+    for g in &case.grads {
+        prop_assert!(h.step(&mut t_fused, &mut p_fused, g, &mut s_fused).is_ok());
+        for x in &mut p_comp {
+            *x = *x * factor; // param.mul_(1 - lr * weight_decay)
+        }
+        prop_assert!(adam.step(&mut t_comp, &mut p_comp, g, &mut s_comp).is_ok());
+        same_bits("param", &p_fused, &p_comp)?;
+        same_bits("state", &s_fused, &s_comp)?;
+    }
+    Ok(())
+}
+
+fn adamw_is_adam_decoupled<P: TestElement, S: TestElement<Compute = P::Compute>>(
+    case: Case<AdamW, P, S>,
+) -> Result<(), TestCaseError> {
+    let adam = as_decoupled_adam(&case.rule);
+    prop_assert_eq!(case.rule.slots(), adam.slots());
+    let (mut p_w, mut s_w) = (case.p.clone(), case.state.clone());
+    let (mut p_a, mut s_a) = (case.p.clone(), case.state.clone());
+    let (mut t_w, mut t_a) = (case.step - 1, case.step - 1);
+    for g in &case.grads {
+        prop_assert!(case.rule.step(&mut t_w, &mut p_w, g, &mut s_w).is_ok());
+        prop_assert!(adam.step(&mut t_a, &mut p_a, g, &mut s_a).is_ok());
+        same_bits("param", &p_w, &p_a)?;
+        same_bits("state", &s_w, &s_a)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn adamw_fused_equals_decay_then_adam_f32(
+        c in strategies::case::<_, f32, f32>(strategies::adamw(true), 3, Values::Any, Values::Any)
+    ) {
+        fused_composed(c)?;
+    }
+    #[test]
+    fn adamw_fused_equals_decay_then_adam_f64(
+        c in strategies::case::<_, f64, f64>(strategies::adamw(true), 3, Values::Any, Values::Any)
+    ) {
+        fused_composed(c)?;
+    }
+    #[test]
+    fn adamw_equals_adam_decoupled_f32(
+        c in strategies::case::<_, f32, f32>(strategies::adamw(true), 3, Values::Any, Values::Any)
+    ) {
+        adamw_is_adam_decoupled(c)?;
+    }
+    #[test]
+    fn adamw_equals_adam_decoupled_f16(
+        c in strategies::case::<_, f16, f32>(strategies::adamw(true), 3, Values::Any, Values::Any)
+    ) {
+        adamw_is_adam_decoupled(c)?;
+    }
+    #[test]
+    fn adamw_equals_adam_decoupled_f32_bf16_state(
+        c in strategies::case::<_, f32, bf16>(strategies::adamw(true), 3, Values::Any, Values::Any)
+    ) {
+        adamw_is_adam_decoupled(c)?;
+    }
+}
+
+#[test]
+fn adamw_defaults_are_adam_adamw_defaults() {
+    assert_eq!(as_decoupled_adam(&AdamW::DEFAULT), Adam::ADAMW);
+    assert_eq!(AdamW::DEFAULT.slots(), Adam::ADAMW.slots());
+}
+
+// ---------------------------------------------------------------------------------------------
+// State a configuration must not read: SGD's momentum buffer on the first step is written from
+// the gradient (PyTorch creates it then). Filled with NaN, the results are finite and equal,
+// bitwise, to those from a zeroed buffer — on that step and after.
+
+fn momentum_buffer_not_read<P: TestElement>(
+    case: Case<Sgd, P, P::DefaultState>,
+) -> Result<(), TestCaseError>
+where
+    P::DefaultState: TestElement,
+{
+    let mut case = case;
+    if case.rule.momentum == 0.0 {
+        case.rule.momentum = 0.9; // dampening is anything, nesterov is off
+        case.state = vec![P::DefaultState::default(); case.p.len()];
+    }
+    case.step = 1;
+    let poisoned = vec![P::DefaultState::of_f64(f64::NAN); case.state.len()];
+    let zeroed = vec![P::DefaultState::default(); case.state.len()];
+    let (mut p_nan, mut s_nan) = (case.p.clone(), poisoned);
+    let (mut p_zero, mut s_zero) = (case.p.clone(), zeroed);
+    let (mut t_nan, mut t_zero) = (0u64, 0u64);
+    for g in &case.grads {
+        prop_assert!(
+            case.rule
+                .step(&mut t_nan, &mut p_nan, g, &mut s_nan)
+                .is_ok()
+        );
+        prop_assert!(
+            case.rule
+                .step(&mut t_zero, &mut p_zero, g, &mut s_zero)
+                .is_ok()
+        );
+        prop_assert!(
+            p_nan.iter().all(|x| x.as_f64().is_finite()),
+            "params finite"
+        );
+        prop_assert!(
+            s_nan.iter().all(|x| x.as_f64().is_finite()),
+            "buffer finite"
+        );
+        same_bits("param", &p_nan, &p_zero)?;
+        same_bits("momentum_buffer", &s_nan, &s_zero)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn sgd_momentum_buffer_is_not_read_on_first_step_f32(
+        c in strategies::case::<_, f32, f32>(strategies::sgd(), 3, Values::Finite, Values::Any)
+    ) {
+        momentum_buffer_not_read(c)?;
+    }
+    #[test]
+    fn sgd_momentum_buffer_is_not_read_on_first_step_f64(
+        c in strategies::case::<_, f64, f64>(strategies::sgd(), 3, Values::Finite, Values::Any)
+    ) {
+        momentum_buffer_not_read(c)?;
+    }
+    #[test]
+    fn sgd_momentum_buffer_is_not_read_on_first_step_f16(
+        c in strategies::case::<_, f16, f32>(strategies::sgd(), 3, Values::Moderate, Values::Any)
+    ) {
+        momentum_buffer_not_read(c)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise: an element's result does not depend on where the slice is cut (block and lane
+// boundaries, tails): the whole slice equals its two halves stepped separately, bitwise.
+
+fn split_state<S: Copy>(state: &[S], n: usize, at: usize) -> (Vec<S>, Vec<S>) {
+    let slots = state.len().checked_div(n).unwrap_or(0);
+    let mut left = Vec::with_capacity(slots * at);
+    let mut right = Vec::with_capacity(slots * (n - at));
+    for k in 0..slots {
+        left.extend_from_slice(&state[k * n..k * n + at]);
+        right.extend_from_slice(&state[k * n + at..(k + 1) * n]);
+    }
+    (left, right)
+}
+
+fn independent_of_slicing<R: Rule, P: TestElement, S: TestElement<Compute = P::Compute>>(
+    case: Case<R, P, S>,
+    cut: prop::sample::Index,
+) -> Result<(), TestCaseError> {
+    let n = case.p.len();
+    let at = cut.index(n + 1);
+    let (mut p, mut s) = (case.p.clone(), case.state.clone());
+    let (mut pl, mut pr) = (case.p[..at].to_vec(), case.p[at..].to_vec());
+    let (mut sl, mut sr) = split_state(&case.state, n, at);
+    let (mut t, mut tl, mut tr) = (case.step - 1, case.step - 1, case.step - 1);
+    for g in &case.grads {
+        prop_assert!(case.rule.step(&mut t, &mut p, g, &mut s).is_ok());
+        prop_assert!(case.rule.step(&mut tl, &mut pl, &g[..at], &mut sl).is_ok());
+        prop_assert!(case.rule.step(&mut tr, &mut pr, &g[at..], &mut sr).is_ok());
+        let joined: Vec<P> = pl.iter().chain(&pr).copied().collect();
+        same_bits("param", &p, &joined)?;
+        let (el, er) = split_state(&s, n, at);
+        same_bits("state (left)", &el, &sl)?;
+        same_bits("state (right)", &er, &sr)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn elementwise_independent_of_slicing_adam_f32(
+        c in strategies::case::<_, f32, f32>(strategies::adam(true), 2, Values::Any, Values::Any),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        independent_of_slicing(c, cut)?;
+    }
+    #[test]
+    fn elementwise_independent_of_slicing_sgd_f16(
+        c in strategies::case::<_, f16, f32>(strategies::sgd(), 2, Values::Any, Values::Any),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        independent_of_slicing(c, cut)?;
+    }
+    #[test]
+    fn elementwise_independent_of_slicing_lion_f64(
+        c in strategies::case::<_, f64, f64>(strategies::lion(), 2, Values::Any, Values::Any),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        independent_of_slicing(c, cut)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// State sizes and length checks.
+
+#[test]
+fn state_len_is_slots_times_n() {
+    let with_momentum = Sgd {
+        momentum: 0.9,
+        ..Sgd::DEFAULT
+    };
+    let amsgrad = Adam {
+        amsgrad: true,
+        ..Adam::ADAM
+    };
+    let adamw_amsgrad = AdamW {
+        amsgrad: true,
+        ..AdamW::DEFAULT
+    };
+    for n in [0usize, 1, 7, 64, 65, 1000] {
+        assert_eq!(
+            Rule::state_len(&Adam::ADAM, n),
+            2 * n,
+            "Adam without amsgrad: 2n"
+        );
+        assert_eq!(Adam::ADAM.state_len(n), 2 * n);
+        assert_eq!(Rule::state_len(&amsgrad, n), 3 * n);
+        assert_eq!(Rule::state_len(&AdamW::DEFAULT, n), 2 * n);
+        assert_eq!(Rule::state_len(&adamw_amsgrad, n), 3 * n);
+        assert_eq!(
+            Rule::state_len(&Sgd::DEFAULT, n),
+            0,
+            "SGD without momentum: no state"
+        );
+        assert_eq!(Rule::state_len(&with_momentum, n), n);
+        assert_eq!(Rule::state_len(&Lion::DEFAULT, n), n);
+    }
+}
+
+#[test]
+fn wrong_lengths_are_errors_and_write_nothing() {
+    let p0 = [1.0f32, 2.0, 3.0];
+    let g = [0.5f32; 3];
+    let mut p = p0;
+    let mut t = 7u64;
+    let mut state = [0.0f32; 9]; // 3n: amsgrad's size, not Adam's 2n
+    assert_eq!(
+        Adam::ADAM.step(&mut t, &mut p, &g, &mut state),
+        Err(Error::ShapeMismatch {
+            tensor: 0,
+            what: "state",
+            expected: 6,
+            found: 9
+        })
+    );
+    assert_eq!((p, t), (p0, 7));
+    assert!(state.iter().all(|&x| x == 0.0));
+    let mut state = [0.0f32; 6];
+    assert_eq!(
+        Adam::ADAM.step(&mut t, &mut p, &g[..2], &mut state),
+        Err(Error::ShapeMismatch {
+            tensor: 0,
+            what: "grad",
+            expected: 3,
+            found: 2
+        })
+    );
+    assert_eq!((p, t), (p0, 7));
+    assert_eq!(Adam::ADAM.step(&mut t, &mut p, &g, &mut state), Ok(()));
+    assert_eq!(t, 8);
+    assert!(p.iter().zip(&p0).all(|(a, b)| a < b));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions.
+
+/// Library bug (found by `simd_matches_scalar_bitwise_*` with bf16 storage): storing an f32 NaN
+/// whose bits are `0xFFFF_8000 ..= 0xFFFF_FFFF` as bf16 panics in debug builds with "attempt to
+/// add with overflow" at `element::f32_to_bf16` (`b + 0x7FFF + ((b >> 16) & 1)` on the raw bits;
+/// release builds wrap, and the NaN branch then discards the sum). Signalling NaNs from
+/// `0xFFBF_8000` get there once arithmetic quiets them. `Rule::step` must not panic
+/// (STYLE.md §5). Fix: `b.wrapping_add(0x7FFF + ((b >> 16) & 1))`. Then remove the `#[ignore]`
+/// and set `strategies::AVOID_BF16_STORE_OVERFLOW` to `false`.
+#[test]
+#[ignore = "library bug: bf16 store of a NaN with bits >= 0xFFFF_8000 overflows (debug panic)"]
+fn bf16_store_of_negative_nan_with_high_payload_does_not_panic() {
+    let nan = f32::from_bits(0xFFFF_FFFF);
+    assert!(nan.is_nan());
+
+    // f32 parameters, bf16 state: the NaN gradient reaches exp_avg, stored as bf16.
+    let mut p = [1.0f32; 8];
+    let mut state = [bf16::ZERO; 16];
+    let mut t = 0;
+    assert_eq!(
+        Adam::ADAM.step(&mut t, &mut p, &[nan; 8], &mut state),
+        Ok(())
+    );
+    assert!(state[0].is_nan());
+
+    // bf16 parameters, f32 state: a NaN momentum buffer reaches θ, stored as bf16.
+    let sgd = Sgd {
+        momentum: 0.9,
+        ..Sgd::DEFAULT
+    };
+    let mut p = [bf16::ONE; 3];
+    let mut buf = [nan; 3];
+    let mut t = 1; // step 2 reads the buffer
+    assert_eq!(sgd.step(&mut t, &mut p, &[bf16::ONE; 3], &mut buf), Ok(()));
+    assert!(p.iter().all(|x| x.is_nan()));
+
+    // A signalling NaN gradient, quieted to 0xFFFF_A987 by the arithmetic.
+    let snan = f32::from_bits(0xFFBF_A987);
+    let mut p = [1.0f32; 3];
+    let mut state = [bf16::ZERO; 6];
+    let mut t = 0;
+    assert_eq!(
+        Adam::ADAM.step(&mut t, &mut p, &[snan; 3], &mut state),
+        Ok(())
+    );
+    assert!(state.iter().all(|x| x.is_nan()));
+}

@@ -1,0 +1,252 @@
+//! How far a kernel may be from the f64 reference, per rule, and why.
+//!
+//! # Method
+//!
+//! `vs_reference` runs each step of a kernel and of the reference from the *same* inputs (the
+//! kernel's current parameters and state, widened exactly to f64), so what is compared is the
+//! error of one step. Both compute the same formula, each rounding to its own precision, so both
+//! are within a *running error bound* of the exact result (Wilkinson; Higham, "Accuracy and
+//! Stability of Numerical Algorithms", §3.3): every rounding of an intermediate `x` adds at most
+//! `u·|x|`, and an error `e` in an input of an operation reaches its result scaled by the
+//! operation's sensitivity to that input. The functions below add those terms along the kernel's
+//! operation chain, using the reference's values for the magnitudes. A comparison passes if
+//!
+//! ```text
+//! |kernel − reference| ≤ MARGIN · (bound(u_kernel) + bound(u_f64)) (+ one rounding to the storage type)
+//! ```
+//!
+//! with `u` the unit roundoff: 2⁻²⁴ ≈ 6.0e-8 (f32), 2⁻⁵³ ≈ 1.1e-16 (f64). Per step the f32 bound
+//! is roughly `10·u` times the magnitudes involved — a few ulps where nothing cancels — but it
+//! grows where the update amplifies error: cancellation in `g + λ·θ` or in the momentum, a small
+//! Adam denominator `√v/√(1 − β₂ᵗ) + ε`, a parameter near 0 next to a larger update. A fixed
+//! relative tolerance would be too loose for most elements and too tight for those.
+//!
+//! Terms counted per rounding (kernel side): each hyperparameter rounded from f64 to the compute
+//! type (`lr`, `λ`, `μ`, `1 − τ`, `β`, `1 − β`, `1 − lr·λ`, `lr/(1 − β₁ᵗ)`, `√(1 − β₂ᵗ)`, `ε`),
+//! each `+ − × ÷ √`. Not counted: the f64 per-step scalars themselves (`1 − β₁ᵗ` etc.) — the kernel
+//! and the reference compute them with the same f64 operations, so they are the same numbers.
+//!
+//! # Domain
+//!
+//! The inputs are ±0 or of magnitude 1e-4 ..= 1e3 ([`super::strategies::Values::Moderate`]),
+//! learning rates and weight decays are ≥ 1e-4 or 0, ε ≥ 1e-8, `1 − β₂ ≥ 1e-4` (Adam). Then no
+//! intermediate comes near the f32 underflow threshold (the smallest nonzero ones, e.g.
+//! `(1 − β₂)·g²` after cancellation in `g`, are above 1e-30) or overflows, so `u·|x|` bounds every
+//! rounding of the compute type. Rounding a result to f16 adds up to 2⁻²⁵
+//! absolutely in f16's subnormal range; [`store`] counts that.
+
+use crate::rules::{Adam, Lion, Sgd};
+
+/// Unit roundoff of f64, for the reference's own roundings.
+pub const U64: f64 = f64::EPSILON / 2.0;
+
+/// Factor on the bounds for the terms a running error bound leaves out: products of two errors
+/// (`e₁·e₂`, relative size ≤ (20·u)² ≈ 1.4e-12 for f32) and rounding errors taken at the
+/// reference's magnitude instead of the kernel's (again a relative `O(u)` difference). One part in
+/// a thousand covers them with room; where an error product can be large (squaring a cancelled
+/// gradient in Adam's `v`) it is in the bound itself.
+pub const MARGIN: f64 = 1.001;
+
+/// Bounds on `|computed − exact|` of one element after one step.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Bound {
+    /// Of the parameter.
+    pub p: f64,
+    /// Of each state slot, in the rule's slot order.
+    pub state: [f64; 3],
+    /// Lion only: the bound on the error of the argument of `sign` (its value is
+    /// [`Bound::sign_arg`]). A sign may differ between kernel and reference when
+    /// `|sign_arg| ≤ sign_arg_err`; then the parameters may differ by one step, `2·lr`.
+    pub sign_arg_err: f64,
+    /// Lion only: the reference's `β₁·m + (1 − β₁)·g`.
+    pub sign_arg: f64,
+}
+
+impl Bound {
+    /// The bound on `|kernel − reference|`: the kernel's bound plus the reference's.
+    pub fn plus(self, other: Bound) -> Bound {
+        Bound {
+            p: self.p + other.p,
+            state: [0, 1, 2].map(|k| self.state[k] + other.state[k]),
+            sign_arg_err: self.sign_arg_err + other.sign_arg_err,
+            sign_arg: self.sign_arg,
+        }
+    }
+}
+
+/// One more rounding, to a storage type with unit roundoff `unit` and subnormal-range error
+/// `tiny`, of a value near `x`: needed when the storage type is narrower than the compute type
+/// (f16/bf16 parameters, bf16 state). Zero otherwise.
+pub fn store(x: f64, unit: f64, tiny: f64, u_compute: f64) -> f64 {
+    if unit > u_compute {
+        unit * x.abs() + tiny
+    } else {
+        0.0
+    }
+}
+
+/// SGD, one element: `p`, `g` and the momentum buffer `b` before the step.
+///
+/// ```text
+/// g₂ = ±g + λ·θ      roundings: λ, λ·θ, the sum                 e_g = u(2|λθ| + |g₂|)
+/// b' = μ·b + (1−τ)·g₂ roundings: μ, μb, 1−τ, (1−τ)g₂, the sum    e_b = u(2|μb| + 2|(1−τ)g₂| + |b'|) + |1−τ|·e_g
+///      (b' = g₂ on step 1: e_b = e_g)
+/// d  = g₂ + μ·b'     (Nesterov) roundings: μ, μb', the sum     e_d = u(2|μb'| + |d|) + e_g + μ·e_b
+/// θ' = θ − lr·d      roundings: lr, lr·d, the sum               e_θ = u(2|lr·d| + |θ'|) + lr·e_d
+/// ```
+pub fn sgd(h: &Sgd, step: u64, p: f64, g: f64, b: f64, u: f64) -> Bound {
+    let g1 = if h.maximize { -g } else { g };
+    let (g2, e_g) = if h.weight_decay != 0.0 {
+        let decay = h.weight_decay * p;
+        let g2 = g1 + decay;
+        (g2, u * (2.0 * decay.abs() + g2.abs()))
+    } else {
+        (g1, 0.0) // a sign flip is exact
+    };
+    let mu = h.momentum;
+    let (d, e_d, e_b) = if mu == 0.0 {
+        (g2, e_g, 0.0)
+    } else {
+        let (b1, e_b) = if step <= 1 {
+            (g2, e_g) // buf = grad: a copy
+        } else {
+            let damp = 1.0 - h.dampening;
+            let b1 = mu * b + damp * g2;
+            let e_b =
+                u * (2.0 * (mu * b).abs() + 2.0 * (damp * g2).abs() + b1.abs()) + damp.abs() * e_g;
+            (b1, e_b)
+        };
+        if h.nesterov {
+            let d = g2 + mu * b1;
+            (
+                d,
+                u * (2.0 * (mu * b1).abs() + d.abs()) + e_g + mu * e_b,
+                e_b,
+            )
+        } else {
+            (b1, e_b, e_b)
+        }
+    };
+    let p1 = p - h.lr * d;
+    Bound {
+        p: u * (2.0 * (h.lr * d).abs() + p1.abs()) + h.lr * e_d,
+        state: [e_b, 0.0, 0.0],
+        ..Bound::default()
+    }
+}
+
+/// Adam/AdamW, one element: `p`, `g`, `m`, `v`, `vmax` (amsgrad only) before the step.
+///
+/// ```text
+/// θ₁ = θ·(1 − lr·λ)  (decoupled) roundings: the factor, the product     e_θ₁ = 2u|θ₁|
+/// g₂ = ±g + λ·θ      (L2)        roundings: λ, λθ, the sum              e_g = u(2|λθ| + |g₂|)
+/// m' = lerp(m, g₂, w), w = 1 − β₁: roundings of g₂ − m, of w (and 1 − w), the product: at most
+///      3w|g₂ − m| (w < ½) or (2 − w)|g₂ − m| (w ≥ ½), both ≤ 2|g₂ − m|; the sum; ∂m'/∂g₂ = w
+///                                                             e_m = u(2|g₂ − m| + |m'|) + w·e_g
+/// v' = β₂v + ((1−β₂)g₂)g₂  roundings: β₂, β₂v, 1−β₂, two products, the sum; ∂v'/∂g₂ = 2(1−β₂)g₂,
+///      plus the second-order (1−β₂)e_g² (large when g₂ cancelled)
+///                                     e_v = u(2β₂|v| + 3(1−β₂)g₂² + |v'|) + 2(1−β₂)|g₂|e_g + (1−β₂)e_g²
+/// v̂ = max(v̂, v')     (amsgrad) max is 1-Lipschitz and exact          e_v̂ = e_v
+/// r = √v̂             rounding, and |√(x + δ) − √x| ≤ min(δ/√x, √δ)  e_r = u·r + min(e_v̂/r, √e_v̂)
+/// q = r / C, C = √(1 − β₂ᵗ)  (PyTorch) or r·fl(1/C) (the kernel): two roundings either way
+///                                                                   e_q = 2u·q + e_r/C
+/// D = q + ε          roundings: ε, the sum                          e_D = u(ε + D) + e_q
+/// n = s·m', s = lr/(1 − β₁ᵗ) rounded  roundings: s, the product     e_n = 2u|n| + s·e_m
+/// U = n / D          rounding, and exactly |n'/D' − n/D| ≤ (e_n + |U|e_D)/(D − e_D)
+/// θ' = θ₁ − U        rounding of the sum                            e_θ = u|θ'| + e_θ₁ + e_U
+/// ```
+#[allow(clippy::too_many_arguments)] // one element's full state, spelled out
+pub fn adam(h: &Adam, step: u64, p: f64, g: f64, m: f64, v: f64, vmax: f64, u: f64) -> Bound {
+    let (beta1, beta2) = h.betas;
+    let t = step as f64;
+    let bc1 = 1.0 - beta1.powf(t);
+    let c = (1.0 - beta2.powf(t)).sqrt();
+    let s = h.lr / bc1;
+    let g1 = if h.maximize { -g } else { g };
+    let wd = h.weight_decay;
+    let (p1, e_p1, g2, e_g) = if wd == 0.0 {
+        (p, 0.0, g1, 0.0)
+    } else if h.decoupled_weight_decay {
+        let p1 = p * (1.0 - h.lr * wd);
+        (p1, 2.0 * u * p1.abs(), g1, 0.0)
+    } else {
+        let g2 = g1 + wd * p;
+        (p, 0.0, g2, u * (2.0 * (wd * p).abs() + g2.abs()))
+    };
+    let w = 1.0 - beta1;
+    let m1 = super::reference::lerp(m, g2, w);
+    let e_m = u * (2.0 * (g2 - m).abs() + m1.abs()) + w * e_g;
+    let v1 = beta2 * v + (1.0 - beta2) * g2 * g2;
+    let e_v = u * (2.0 * (beta2 * v).abs() + 3.0 * (1.0 - beta2) * g2 * g2 + v1.abs())
+        + 2.0 * (1.0 - beta2) * g2.abs() * e_g
+        + (1.0 - beta2) * e_g * e_g;
+    let vh = if h.amsgrad {
+        super::reference::maximum(vmax, v1)
+    } else {
+        v1
+    };
+    let r = vh.sqrt();
+    let e_r = u * r
+        + if r > 0.0 {
+            (e_v / r).min(e_v.sqrt())
+        } else {
+            e_v.sqrt()
+        };
+    let q = r / c;
+    let e_q = 2.0 * u * q + e_r / c;
+    let den = q + h.eps;
+    let e_den = u * (h.eps + den) + e_q;
+    let n = s * m1.abs();
+    let e_n = 2.0 * u * n + s * e_m;
+    let upd = n / den;
+    let e_upd = if e_den < den {
+        u * upd + (e_n + upd * e_den) / (den - e_den)
+    } else {
+        f64::INFINITY // the denominator is not known to be nonzero: no bound
+    };
+    let p_new = p1 - s * m1 / den;
+    Bound {
+        p: u * p_new.abs() + e_p1 + e_upd,
+        state: [e_m, e_v, if h.amsgrad { e_v } else { 0.0 }],
+        ..Bound::default()
+    }
+}
+
+/// Lion, one element: `p`, `g`, `m` before the step.
+///
+/// ```text
+/// θ₁ = θ·(1 − lr·λ')  roundings: the factor, the product             e_θ₁ = 2u|θ₁|
+/// x  = β₁m + (1−β₁)g  roundings: β₁, β₁m, 1−β₁, (1−β₁)g, the sum      e_x = u(2|β₁m| + 2|(1−β₁)g| + |x|)
+/// θ' = θ₁ − lr·sign(x) roundings: lr, the sum (a product by ±1 or 0 is exact)
+///                                                                    e_θ = u(lr|sign x| + |θ'|) + e_θ₁
+/// m' = β₂m + (1−β₂)g  roundings: β₂, β₂m, 1−β₂, (1−β₂)g, the sum      e_m = u(2|β₂m| + 2|(1−β₂)g| + |m'|)
+/// ```
+///
+/// `sign` is not continuous: where `|x| ≤ e_x` (kernel's plus reference's) the signs may
+/// differ, and the caller allows the parameters to differ by `2·lr` (sign ±1 flipped). Elsewhere
+/// the sign is certain and the bound above holds. (A tie excluded this way has
+/// `|x| ≲ 3u·(|β₁m| + |(1−β₁)g|)`, about 2e-7 relative in f32.)
+pub fn lion(h: &Lion, p: f64, g: f64, m: f64, u: f64) -> Bound {
+    let (beta1, beta2) = h.betas;
+    let wd = if h.decoupled_weight_decay {
+        h.weight_decay / h.init_lr
+    } else {
+        h.weight_decay
+    };
+    let p1 = p * (1.0 - h.lr * wd);
+    let x = beta1 * m + (1.0 - beta1) * g;
+    let e_x = u * (2.0 * (beta1 * m).abs() + 2.0 * ((1.0 - beta1) * g).abs() + x.abs());
+    let sg = super::reference::sign(x);
+    let p_new = p1 - h.lr * sg;
+    let m1 = beta2 * m + (1.0 - beta2) * g;
+    Bound {
+        p: u * (h.lr * sg.abs() + p_new.abs()) + 2.0 * u * p1.abs(),
+        state: [
+            u * (2.0 * (beta2 * m).abs() + 2.0 * ((1.0 - beta2) * g).abs() + m1.abs()),
+            0.0,
+            0.0,
+        ],
+        sign_arg_err: e_x,
+        sign_arg: x,
+    }
+}
