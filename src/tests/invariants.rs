@@ -658,15 +658,11 @@ fn wrong_lengths_are_errors_and_write_nothing() {
 // ---------------------------------------------------------------------------------------------
 // Regressions.
 
-/// Library bug (found by `simd_matches_scalar_bitwise_*` with bf16 storage): storing an f32 NaN
-/// whose bits are `0xFFFF_8000 ..= 0xFFFF_FFFF` as bf16 panics in debug builds with "attempt to
-/// add with overflow" at `element::f32_to_bf16` (`b + 0x7FFF + ((b >> 16) & 1)` on the raw bits;
-/// release builds wrap, and the NaN branch then discards the sum). Signalling NaNs from
-/// `0xFFBF_8000` get there once arithmetic quiets them. `Rule::step` must not panic
-/// (STYLE.md §5). Fix: `b.wrapping_add(0x7FFF + ((b >> 16) & 1))`. Then remove the `#[ignore]`
-/// and set `strategies::AVOID_BF16_STORE_OVERFLOW` to `false`.
+/// Regression: storing an f32 NaN whose bits are `0xFFFF_8000 ..= 0xFFFF_FFFF` as bf16 panicked in
+/// debug builds ("attempt to add with overflow" in `element::f32_to_bf16`, which added the
+/// rounding bias to the raw bits). Signalling NaNs from `0xFFBF_8000` get there once arithmetic
+/// quiets them. Found by `simd_matches_scalar_bitwise_*` with bf16 storage.
 #[test]
-#[ignore = "library bug: bf16 store of a NaN with bits >= 0xFFFF_8000 overflows (debug panic)"]
 fn bf16_store_of_negative_nan_with_high_payload_does_not_panic() {
     let nan = f32::from_bits(0xFFFF_FFFF);
     assert!(nan.is_nan());
