@@ -47,7 +47,8 @@
 //! ## Numerics and determinism
 //!
 //! Rule bodies use only IEEE-exact lane operations (`+ − × ÷ √`, compare, select): the SIMD and
-//! scalar paths give identical bits, on every target, for every length. There is no fused
+//! scalar paths give identical bits, on every target, for every length (NaN payloads aside: a NaN
+//! is NaN on both paths, its payload is unspecified, as everywhere in Rust). There is no fused
 //! multiply-add (PyTorch's AVX2 CPU kernels fuse some, so f32 results differ from torch's by a
 //! few ulps per step; f64 agrees to ~1e-12 relative). Per-step scalars (bias corrections,
 //! `1 − lr·λ`, step sizes) are computed in f64, as PyTorch computes them in Python floats, then
