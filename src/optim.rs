@@ -28,7 +28,7 @@ struct TensorSlot {
 /// One rule over parameter groups, with its state in one contiguous buffer.
 ///
 /// `R` holds each group's hyperparameters; the state of tensor `i` is
-/// [`state(i)`](Self::state): `slots × numel` elements, slot-major. All state is allocated when the
+/// [`Optimizer::state`]: `slots × numel` elements, slot-major. All state is allocated when the
 /// optimizer is built; [`step`](Self::step) allocates nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupedOptimizer<R, P, S> {
