@@ -38,72 +38,9 @@ const LARGE: usize = 1 << 24;
 /// The size at which the SIMD path is compared with the scalar path (f32 only).
 const SCALAR_AT: usize = 1 << 20;
 
-/// Raw-bit access for the streaming baseline: XOR a bit of the gradient into each written value.
-trait Bits: Element {
-    fn mix(self, g: u32) -> Self;
-    fn low(self) -> u32;
-}
-impl Bits for f32 {
-    #[inline(always)]
-    fn mix(self, g: u32) -> Self {
-        f32::from_bits(self.to_bits() ^ (g & 1))
-    }
-    #[inline(always)]
-    fn low(self) -> u32 {
-        self.to_bits()
-    }
-}
-impl Bits for bf16 {
-    #[inline(always)]
-    fn mix(self, g: u32) -> Self {
-        bf16::from_bits(self.to_bits() ^ (g & 1) as u16)
-    }
-    #[inline(always)]
-    fn low(self) -> u32 {
-        self.to_bits() as u32
-    }
-}
-
-/// The streaming limit: read p, g and every state slot, write p and every state slot, in place.
-#[inline(never)]
-fn baseline<P: Bits, S: Bits>(p: &mut [P], g: &[P], state: &mut [S]) {
-    let n = p.len();
-    let mut slots = state.chunks_exact_mut(n.max(1));
-    match (slots.next(), slots.next(), slots.next()) {
-        (None, _, _) => p.iter_mut().zip(g).for_each(|(p, g)| *p = p.mix(g.low())),
-        (Some(a), None, _) => p.iter_mut().zip(g).zip(a).for_each(|((p, g), a)| {
-            let x = g.low();
-            *p = p.mix(x);
-            *a = a.mix(x);
-        }),
-        (Some(a), Some(b), None) => {
-            p.iter_mut()
-                .zip(g)
-                .zip(a)
-                .zip(b)
-                .for_each(|(((p, g), a), b)| {
-                    let x = g.low();
-                    *p = p.mix(x);
-                    *a = a.mix(x);
-                    *b = b.mix(x);
-                })
-        }
-        (Some(a), Some(b), Some(c)) => {
-            p.iter_mut()
-                .zip(g)
-                .zip(a)
-                .zip(b)
-                .zip(c)
-                .for_each(|((((p, g), a), b), c)| {
-                    let x = g.low();
-                    *p = p.mix(x);
-                    *a = a.mix(x);
-                    *b = b.mix(x);
-                    *c = c.mix(x);
-                })
-        }
-    }
-}
+#[path = "../examples/common/stream.rs"]
+mod stream;
+use stream::{Bits, baseline};
 
 /// Benchmarks one (rule, dtype, size): `step`, optionally `scalar`, then `stream`, all over the
 /// same buffers. State is f32.

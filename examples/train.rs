@@ -27,6 +27,13 @@ use optim_kernels::{
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+#[path = "common/values.rs"]
+mod values;
+use values::json_to_value;
+#[path = "common/toml_values.rs"]
+mod toml_values;
+use toml_values::toml_to_value;
+
 const DEFAULT_CONFIG: &str = "examples/configs/adamw.toml";
 
 const USAGE: &str = "\
@@ -156,27 +163,6 @@ fn read_config_file(path: &str) -> Result<ConfigFile, String> {
     }
 }
 
-/// A TOML value as a config value: string → Str, integer → Int, float → Float, bool → Bool,
-/// array → List. TOML has no null; dates and nested tables are not config values.
-fn toml_to_value(key: &str, v: &toml::Value) -> Result<Value, String> {
-    Ok(match v {
-        toml::Value::String(s) => Value::Str(s.clone()),
-        toml::Value::Integer(i) => Value::Int(*i),
-        toml::Value::Float(x) => Value::Float(*x),
-        toml::Value::Boolean(b) => Value::Bool(*b),
-        toml::Value::Array(items) => Value::List(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| toml_to_value(&format!("{key}[{i}]"), v))
-                .collect::<Result<_, _>>()?,
-        ),
-        toml::Value::Datetime(_) | toml::Value::Table(_) => {
-            return Err(format!("`{key}`: a {} is not a config value", v.type_str()));
-        }
-    })
-}
-
 fn config_from_toml(doc: &toml::Table) -> Result<ConfigFile, String> {
     let mut out = ConfigFile::default();
     for (section, body) in doc {
@@ -189,29 +175,6 @@ fn config_from_toml(doc: &toml::Table) -> Result<ConfigFile, String> {
         }
     }
     Ok(out)
-}
-
-/// A JSON value as a config value: null → None, and as for TOML otherwise.
-fn json_to_value(key: &str, v: &serde_json::Value) -> Result<Value, String> {
-    use serde_json::Value as J;
-    Ok(match v {
-        J::Null => Value::None,
-        J::Bool(b) => Value::Bool(*b),
-        J::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Value::Int(i),
-            (None, Some(x)) => Value::Float(x),
-            (None, None) => return Err(format!("`{key}`: {n} is out of range")),
-        },
-        J::String(s) => Value::Str(s.clone()),
-        J::Array(items) => Value::List(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| json_to_value(&format!("{key}[{i}]"), v))
-                .collect::<Result<_, _>>()?,
-        ),
-        J::Object(_) => return Err(format!("`{key}`: an object is not a config value")),
-    })
 }
 
 fn config_from_json(doc: &serde_json::Value) -> Result<ConfigFile, String> {

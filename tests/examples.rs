@@ -8,6 +8,13 @@ use optim_kernels::{
 };
 use std::path::{Path, PathBuf};
 
+#[path = "../examples/common/values.rs"]
+mod values;
+use values::json_to_value;
+#[path = "../examples/common/toml_values.rs"]
+mod toml_values;
+use toml_values::toml_to_value;
+
 fn configs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs")
 }
@@ -29,47 +36,6 @@ fn config_files() -> Vec<(String, String)> {
 }
 
 // --- The conversion, as in examples/train.rs -------------------------------------------------
-
-fn toml_to_value(key: &str, v: &toml::Value) -> Result<Value, String> {
-    Ok(match v {
-        toml::Value::String(s) => Value::Str(s.clone()),
-        toml::Value::Integer(i) => Value::Int(*i),
-        toml::Value::Float(x) => Value::Float(*x),
-        toml::Value::Boolean(b) => Value::Bool(*b),
-        toml::Value::Array(items) => Value::List(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| toml_to_value(&format!("{key}[{i}]"), v))
-                .collect::<Result<_, _>>()?,
-        ),
-        toml::Value::Datetime(_) | toml::Value::Table(_) => {
-            return Err(format!("`{key}`: a {} is not a config value", v.type_str()));
-        }
-    })
-}
-
-fn json_to_value(key: &str, v: &serde_json::Value) -> Result<Value, String> {
-    use serde_json::Value as J;
-    Ok(match v {
-        J::Null => Value::None,
-        J::Bool(b) => Value::Bool(*b),
-        J::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Value::Int(i),
-            (None, Some(x)) => Value::Float(x),
-            (None, None) => return Err(format!("`{key}`: {n} is out of range")),
-        },
-        J::String(s) => Value::Str(s.clone()),
-        J::Array(items) => Value::List(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| json_to_value(&format!("{key}[{i}]"), v))
-                .collect::<Result<_, _>>()?,
-        ),
-        J::Object(_) => return Err(format!("`{key}`: an object is not a config value")),
-    })
-}
 
 /// A section of a config file: `[optimizer]` or `[train]`, values converted.
 type Table = Vec<(String, Value)>;

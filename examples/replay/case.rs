@@ -6,6 +6,10 @@
 use optim_kernels::{Config, Element, Optimizer, ParamGroup, TensorSpec, Value, bf16, f16};
 use serde_json::Value as Json;
 
+#[path = "../common/values.rs"]
+mod values;
+use values::{json_to_value, non_finite};
+
 /// A group: its tensor indices (into the case's `params`) and its key overrides.
 pub type Group = (Vec<usize>, Vec<(String, Value)>);
 
@@ -46,15 +50,6 @@ fn number(v: &Json, what: &str) -> Result<f64, String> {
     }
 }
 
-fn non_finite(s: &str) -> Option<f64> {
-    match s {
-        "NaN" => Some(f64::NAN),
-        "Infinity" => Some(f64::INFINITY),
-        "-Infinity" => Some(f64::NEG_INFINITY),
-        _ => None,
-    }
-}
-
 fn numbers(v: &Json, what: &str) -> Result<Vec<f64>, String> {
     let arr = v
         .as_array()
@@ -63,21 +58,6 @@ fn numbers(v: &Json, what: &str) -> Result<Vec<f64>, String> {
         .enumerate()
         .map(|(i, x)| number(x, &format!("{what}[{i}]")))
         .collect()
-}
-
-/// JSON → config value: `null` is `None`, integers stay integers, the non-finite strings are floats.
-pub fn to_value(v: &Json) -> Result<Value, String> {
-    Ok(match v {
-        Json::Null => Value::None,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().ok_or("number out of range")?),
-        },
-        Json::String(s) => non_finite(s).map_or_else(|| Value::Str(s.clone()), Value::Float),
-        Json::Array(a) => Value::List(a.iter().map(to_value).collect::<Result<_, _>>()?),
-        Json::Object(_) => return Err("nested objects are not config values".into()),
-    })
 }
 
 /// Parses a case from JSON text.
@@ -99,7 +79,7 @@ pub fn parse_case(text: &str) -> Result<Case, String> {
         if k != "name" {
             config.insert(
                 k.clone(),
-                to_value(v).map_err(|e| format!("`optimizer.{k}`: {e}"))?,
+                json_to_value(k, v).map_err(|e| format!("`optimizer.{k}`: {e}"))?,
             );
         }
     }
@@ -177,7 +157,8 @@ pub fn parse_case(text: &str) -> Result<Case, String> {
                     if k != "params" {
                         overrides.push((
                             k.clone(),
-                            to_value(v).map_err(|e| format!("param_groups[{gi}].{k}: {e}"))?,
+                            json_to_value(k, v)
+                                .map_err(|e| format!("param_groups[{gi}].{k}: {e}"))?,
                         ));
                     }
                 }
