@@ -99,37 +99,64 @@ fn measure<P: Bits, S: Bits + Element<Compute = P::Compute>>(
     n: usize,
 ) -> (f64, f64, usize) {
     let k = rule.slots();
-    let mut p: Vec<P> = (0..n)
-        .map(|i| P::from_compute(num_traits::cast(((i % 97) as f64 - 48.0) * 0.01).unwrap()))
-        .collect();
-    let g: Vec<P> = (0..n)
-        .map(|i| P::from_compute(num_traits::cast(((i % 89) as f64 - 44.0) * 1e-3).unwrap()))
-        .collect();
-    let mut s: Vec<S> = vec![S::default(); k * n];
+    // Buffers start on 64-byte boundaries, as PyTorch's CPU allocator aligns tensors (a Vec of
+    // this size comes from mmap at 16 bytes past a page, so every other 32-byte load would split
+    // a cache line).
+    let mut p_buf = aligned::<P>(n);
+    let mut g_buf = aligned::<P>(n);
+    let mut s_buf = aligned::<S>(k * n);
+    let (p, g, s) = (p_buf.slice(), g_buf.slice(), s_buf.slice());
+    for (i, x) in p.iter_mut().enumerate() {
+        *x = P::from_f64(((i % 97) as f64 - 48.0) * 0.01);
+    }
+    for (i, x) in g.iter_mut().enumerate() {
+        *x = P::from_f64(((i % 89) as f64 - 44.0) * 1e-3);
+    }
+    let g: &[P] = g;
     let bytes = std::mem::size_of::<P>() * 3 + std::mem::size_of::<S>() * 2 * k;
     // Repeat steps per sample so that one sample takes ≥ ~3 ms.
     let reps = (3_000_000 / (n * bytes / 8).max(1)).max(1);
     let mut t = 0u64;
     for _ in 0..3 {
-        rule.step(&mut t, &mut p, &g, &mut s);
-        baseline(&mut p, &g, &mut s);
+        rule.step(&mut t, p, g, s);
+        baseline(p, g, s);
     }
     let (mut ours, mut limit) = (Vec::new(), Vec::new());
     let samples = if n >= 1 << 24 { 9 } else { 21 };
     for _ in 0..samples {
         let t0 = Instant::now();
         for _ in 0..reps {
-            rule.step(&mut t, black_box(&mut p), black_box(&g), black_box(&mut s));
+            rule.step(&mut t, black_box(&mut *p), black_box(g), black_box(&mut *s));
         }
         ours.push(t0.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64);
         let t0 = Instant::now();
         for _ in 0..reps {
-            baseline(black_box(&mut p), black_box(&g), black_box(&mut s));
+            baseline(black_box(&mut *p), black_box(g), black_box(&mut *s));
         }
         limit.push(t0.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64);
     }
     black_box((&p, &s));
     (median(ours), median(limit), bytes)
+}
+
+/// A zeroed buffer of `n` elements whose slice starts on a 64-byte boundary.
+struct Aligned<T> {
+    buf: Vec<T>,
+    offset: usize,
+    n: usize,
+}
+
+impl<T> Aligned<T> {
+    fn slice(&mut self) -> &mut [T] {
+        &mut self.buf[self.offset..self.offset + self.n]
+    }
+}
+
+fn aligned<T: Element>(n: usize) -> Aligned<T> {
+    let extra = 64 / std::mem::size_of::<T>();
+    let buf = vec![T::default(); n + extra];
+    let offset = buf.as_ptr().align_offset(64).min(extra);
+    Aligned { buf, offset, n }
 }
 
 fn main() {

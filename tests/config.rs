@@ -328,3 +328,36 @@ fn configs_deserialize_from_json_and_toml() {
     let back: Config = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
     assert_eq!(back, c);
 }
+
+#[test]
+fn state_is_aligned_and_its_layout_restores_into_a_fresh_optimizer() {
+    let groups = [
+        ParamGroup::new([vec![3, 5], vec![7]]),
+        ParamGroup::new([[33]]).set("amsgrad", true),
+    ];
+    let config = Config::new("AdamW").set("lr", 0.1);
+    let mut a = build_optimizer::<f32>(&groups, &config).unwrap();
+    let mut params = vec![vec![1.0f32; 15], vec![2.0; 7], vec![3.0; 33]];
+    let grads = vec![
+        Some(vec![0.5f32; 15]),
+        Some(vec![-0.5; 7]),
+        Some(vec![0.25; 33]),
+    ];
+    a.step(&mut params, &grads).unwrap();
+    for i in 0..3 {
+        let st = a.state(i).unwrap();
+        assert_eq!(
+            st.as_ptr().align_offset(64),
+            0,
+            "tensor {i} state is not 64-byte aligned"
+        );
+        assert_eq!(st.len(), [30, 14, 99][i]);
+    }
+    // A checkpoint of the whole buffer restores into another optimizer built the same way.
+    let mut b = build_optimizer::<f32>(&groups, &config).unwrap();
+    assert_eq!(a.state_buffer().len(), b.state_buffer().len());
+    b.state_buffer_mut().copy_from_slice(a.state_buffer());
+    for i in 0..3 {
+        assert_eq!(a.state(i), b.state(i));
+    }
+}
