@@ -16,7 +16,8 @@ use crate::drive::Body;
 use crate::element::Element;
 use crate::error::{Error, check};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, decoupled_decay, run_slots};
+use crate::rules::{Rule, const_bools, decoupled_decay, run_slots};
+use num_traits::One;
 
 /// lion-pytorch `Lion` hyperparameters (its names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -96,14 +97,23 @@ impl<C: Real> Coeffs<C> {
     }
 }
 
-impl<C: Real> Body<C, 1> for Coeffs<C> {
+/// The body; `DECAY` is false when the decay factor is exactly 1 (`θ·1 = θ`, so skipping the
+/// multiply changes no bits).
+struct Kernel<C, const DECAY: bool>(Coeffs<C>);
+
+impl<C: Real, const DECAY: bool> Body<C, 1> for Kernel<C, DECAY> {
     #[inline(always)]
     fn apply<V: Lanes<Scalar = C>>(&self, p: V, g: V, [m]: &mut [V; 1]) -> V {
         let k = V::splat;
-        let p = decoupled_decay(p, self.decay); //             p.mul_(1. - lr * wd)
-        let u = (*m * k(self.beta1) + k(self.one_minus_beta1) * g).sign();
-        *m = *m * k(self.beta2) + k(self.one_minus_beta2) * g; // exp_avg.mul_(beta2).add_(grad, ...)
-        p + k(self.neg_lr) * u //                                p.add_(update, alpha=-lr)
+        let c = &self.0;
+        let p = if DECAY {
+            decoupled_decay(p, c.decay)
+        } else {
+            p
+        }; // p.mul_(1. - lr * wd)
+        let u = (*m * k(c.beta1) + k(c.one_minus_beta1) * g).sign();
+        *m = *m * k(c.beta2) + k(c.one_minus_beta2) * g; // exp_avg.mul_(beta2).add_(grad, ...)
+        p + k(c.neg_lr) * u //                                p.add_(update, alpha=-lr)
     }
 }
 
@@ -178,7 +188,10 @@ impl Rule for Lion {
         S: Element<Compute = P::Compute>,
         V: Lanes<Scalar = P::Compute>,
     {
-        run_slots::<P, S, _, V, 1>(&Coeffs::<P::Compute>::new(self), p, g, state);
+        let c = Coeffs::<P::Compute>::new(self);
+        const_bools!((DECAY = c.decay != P::Compute::one()) => {
+            run_slots::<P, S, _, V, 1>(&Kernel::<_, DECAY>(c), p, g, state)
+        });
     }
 }
 
