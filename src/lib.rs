@@ -42,6 +42,8 @@
 //! - `alloc`: the optimizer layer (builder, groups, owned state).
 //! - `libm`: math backend for `no_std` targets. One of `std` or `libm` is required.
 //! - `serde`: `Deserialize`/`Serialize` for [`Config`], [`Value`], [`TensorSpec`].
+//! - `rayon`: large tensors are updated in chunks on rayon's thread pool, with the single-thread
+//!   result bit for bit (steps then allocate inside rayon's scheduler).
 //! - `force-scalar`: every element type takes the scalar lane path (for testing the fallback).
 //!
 //! ## Numerics and determinism

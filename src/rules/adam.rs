@@ -29,7 +29,7 @@ use crate::element::Element;
 use crate::error::{Error, check};
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
-use crate::rules::{Lerp, Rule, const_bools, decoupled_decay, run_slots};
+use crate::rules::{Lerp, Rule, Slots, const_bools, decoupled_decay, run_slots};
 
 /// `torch.optim.Adam` / `torch.optim.AdamW` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -261,7 +261,7 @@ impl Rule for Adam {
     }
 
     #[inline]
-    fn update_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: &mut [S])
+    fn update_slots_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: Slots<'_, S>)
     where
         P: Element,
         S: Element<Compute = P::Compute>,

@@ -15,7 +15,7 @@
 use crate::element::Element;
 use crate::error::Error;
 use crate::lanes::Lanes;
-use crate::rules::{Adam, Rule};
+use crate::rules::{Adam, Rule, Slots};
 
 /// `torch.optim.AdamW` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -115,13 +115,14 @@ impl Rule for AdamW {
         self.to_adam().validate()
     }
     #[inline]
-    fn update_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: &mut [S])
+    fn update_slots_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: Slots<'_, S>)
     where
         P: Element,
         S: Element<Compute = P::Compute>,
         V: Lanes<Scalar = P::Compute>,
     {
-        self.to_adam().update_with::<P, S, V>(step, p, g, state);
+        self.to_adam()
+            .update_slots_with::<P, S, V>(step, p, g, state);
     }
 }
 

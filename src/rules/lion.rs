@@ -16,7 +16,7 @@ use crate::drive::Body;
 use crate::element::Element;
 use crate::error::{Error, check};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, const_bools, decoupled_decay, run_slots};
+use crate::rules::{Rule, Slots, const_bools, decoupled_decay, run_slots};
 use num_traits::One;
 
 /// lion-pytorch `Lion` hyperparameters (its names and defaults).
@@ -182,7 +182,7 @@ impl Rule for Lion {
     }
 
     #[inline]
-    fn update_with<P, S, V>(&self, _step: u64, p: &mut [P], g: &[P], state: &mut [S])
+    fn update_slots_with<P, S, V>(&self, _step: u64, p: &mut [P], g: &[P], state: Slots<'_, S>)
     where
         P: Element,
         S: Element<Compute = P::Compute>,

@@ -70,16 +70,36 @@ pub trait Rule:
     /// [`Error::InvalidValue`] or [`Error::Conflict`] naming the key.
     fn validate(&self) -> Result<(), Error>;
 
+    /// Applies one update with lane type `V`, the state given slot by slot (the first
+    /// `self.slots()` entries, each of `p.len()` elements; the rest empty). Lets a caller update a
+    /// tensor in independent pieces (e.g. across threads).
+    #[doc(hidden)]
+    fn update_slots_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: Slots<'_, S>)
+    where
+        P: Element,
+        S: Element<Compute = P::Compute>,
+        V: Lanes<Scalar = P::Compute>;
+
     /// Applies one update with lane type `V` (the SIMD-vs-scalar tests pick `V`).
     ///
     /// `step` counts this update (1 on the first). Lengths must be valid: `g.len() == p.len()`,
     /// `state.len() == self.slots() * p.len()`.
     #[doc(hidden)]
+    #[inline]
     fn update_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: &mut [S])
     where
         P: Element,
         S: Element<Compute = P::Compute>,
-        V: Lanes<Scalar = P::Compute>;
+        V: Lanes<Scalar = P::Compute>,
+    {
+        let n = p.len();
+        if n == 0 {
+            return;
+        }
+        let mut it = state.chunks_exact_mut(n);
+        let slots: Slots<'_, S> = core::array::from_fn(|_| it.next().unwrap_or_default());
+        self.update_slots_with::<P, S, V>(step, p, g, slots);
+    }
 
     /// Number of state elements for a tensor of `n` elements.
     #[inline]
@@ -135,20 +155,30 @@ pub(crate) fn check_lengths(
     Ok(())
 }
 
-/// Splits `state` (length `K × n`) into its `K` slots and runs `body` with lane type `V`.
+/// The most state slots any rule has.
+pub const MAX_SLOTS: usize = 3;
+
+/// A tensor's state slot by slot: the first `slots()` entries hold `n` elements each, the rest
+/// are empty.
+pub type Slots<'a, S> = [&'a mut [S]; MAX_SLOTS];
+
+/// Runs `body` with lane type `V` over the first `K` slots.
 #[inline(always)]
-pub(crate) fn run_slots<P, S, B, V, const K: usize>(body: &B, p: &mut [P], g: &[P], state: &mut [S])
-where
+pub(crate) fn run_slots<P, S, B, V, const K: usize>(
+    body: &B,
+    p: &mut [P],
+    g: &[P],
+    state: Slots<'_, S>,
+) where
     P: Element,
     S: Element<Compute = P::Compute>,
     B: Body<P::Compute, K>,
     V: Lanes<Scalar = P::Compute>,
 {
-    let n = p.len();
-    if n == 0 {
+    if p.is_empty() {
         return;
     }
-    let mut it = state.chunks_exact_mut(n);
+    let mut it = state.into_iter();
     let slots: [&mut [S]; K] = core::array::from_fn(|_| it.next().unwrap_or_default());
     crate::drive::run_with::<P, S, B, V, K>(body, p, g, slots);
 }

@@ -18,7 +18,7 @@ use crate::drive::Body;
 use crate::element::Element;
 use crate::error::{Error, check};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, const_bools, run_slots};
+use crate::rules::{Rule, Slots, const_bools, run_slots};
 
 /// `torch.optim.SGD` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -211,7 +211,7 @@ impl Rule for Sgd {
     }
 
     #[inline]
-    fn update_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: &mut [S])
+    fn update_slots_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: Slots<'_, S>)
     where
         P: Element,
         S: Element<Compute = P::Compute>,
