@@ -102,8 +102,8 @@ simd_vs_scalar! {
     simd_matches_scalar_bitwise_lion_f32_bf16_state: strategies::lion(), f32, bf16;
 }
 
-/// The documented claim "SIMD and scalar give identical bits" does not hold for NaN payloads in
-/// optimized builds: when two NaN operands meet (here θ and the update in `θ + (−s·m)/d`), which
+/// NaN payloads are not part of the SIMD == scalar guarantee (the docs say so: a NaN is NaN on
+/// both paths, its payload unspecified), and indeed they differ in optimized builds: when two NaN operands meet (here θ and the update in `θ + (−s·m)/d`), which
 /// payload survives depends on the operand order the optimizer picks, and it picks differently
 /// on the two paths. Passes in debug builds; fails under `cargo test --release`
 /// (SIMD `0x7fc00000`, scalar `0xffffffff`). Either the kernels canonicalize NaN on store or the

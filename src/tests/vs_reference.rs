@@ -66,17 +66,7 @@ impl Checked for AdamW {
         adamw_step(self, step, p, g, m, v, vmax);
     }
     fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
-        let adam = Adam {
-            lr: self.lr,
-            betas: self.betas,
-            eps: self.eps,
-            weight_decay: self.weight_decay,
-            amsgrad: self.amsgrad,
-            maximize: self.maximize,
-            decoupled_weight_decay: true,
-            ..Adam::ADAM
-        };
-        tolerance::adam(&adam, step, p, g, s[0], s[1], s[2], u)
+        tolerance::adam(&self.to_adam(), step, p, g, s[0], s[1], s[2], u)
     }
     const NONNEGATIVE_FROM_SLOT: usize = 1;
 }
