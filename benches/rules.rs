@@ -26,7 +26,10 @@ use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main,
 };
-use optim_kernels::rules::{Adam, AdamW, Lion, Rule, Sgd};
+use optim_kernels::rules::{
+    Adam, AdamW, AdamWScheduleFree, Lion, RAdamScheduleFree, Rule, ScheduleFreeWrapper, Sgd,
+    SgdScheduleFree,
+};
 use optim_kernels::{Element, bf16};
 use std::hint::black_box;
 use std::time::Duration;
@@ -62,18 +65,28 @@ where
     let bytes = 3 * size_of::<P>() + 2 * k * size_of::<S>();
     group.throughput(Throughput::Bytes((bytes * n) as u64));
     let mut t = 0u64;
+    let mut schedule = R::Schedule::default();
 
     group.bench_function(BenchmarkId::new(format!("{}/step", P::NAME), n), |b| {
         b.iter(|| {
-            rule.step(&mut t, black_box(&mut p), black_box(&g), black_box(&mut s))
-                .unwrap();
+            let sc = rule.begin_step(&mut schedule);
+            rule.step_with(
+                &sc,
+                &mut t,
+                black_box(&mut p),
+                black_box(&g),
+                black_box(&mut s),
+            )
+            .unwrap();
         })
     });
     if scalar {
         group.bench_function(BenchmarkId::new(format!("{}/scalar", P::NAME), n), |b| {
             b.iter(|| {
                 t = t.saturating_add(1);
+                let sc = rule.begin_step(&mut schedule);
                 rule.update_with::<P, S, P::Compute>(
+                    &sc,
                     t,
                     black_box(&mut p),
                     black_box(&g),
@@ -119,6 +132,19 @@ fn rules(c: &mut Criterion) {
         ..Lion::DEFAULT
     };
     bench_rule(c, "lion", &lion);
+    let sf = AdamWScheduleFree {
+        weight_decay: 0.01,
+        warmup_steps: 10,
+        ..AdamWScheduleFree::DEFAULT
+    };
+    bench_rule(c, "adamw_schedulefree", &sf);
+    bench_rule(c, "sgd_schedulefree", &SgdScheduleFree::DEFAULT);
+    bench_rule(c, "radam_schedulefree", &RAdamScheduleFree::DEFAULT);
+    let wrapper = ScheduleFreeWrapper::new(Sgd {
+        lr: 1e-3,
+        ..Sgd::DEFAULT
+    });
+    bench_rule(c, "schedulefree_wrapper_sgd", &wrapper);
 }
 
 criterion_group! {

@@ -12,7 +12,10 @@
 //! and `ratio = limit / ours` (1.0 = at the limit). One thread; the median of repeated timed
 //! steps after a warm-up, each alternating with the baseline so drift hits both alike.
 
-use optim_kernels::rules::{Adam, AdamW, Lion, Rule, Sgd};
+use optim_kernels::rules::{
+    Adam, AdamW, AdamWScheduleFree, Lion, RAdamScheduleFree, Rule, Schedule, ScheduleFreeWrapper,
+    Sgd, SgdScheduleFree,
+};
 use optim_kernels::{Element, bf16, f16};
 use std::hint::black_box;
 use std::time::Instant;
@@ -27,20 +30,49 @@ enum AnyRule {
     Adam(Adam),
     AdamW(AdamW),
     Lion(Lion),
+    AdamWScheduleFree(AdamWScheduleFree),
+    SgdScheduleFree(SgdScheduleFree),
+    RAdamScheduleFree(RAdamScheduleFree),
+    Wrapper(ScheduleFreeWrapper<Sgd>),
+}
+
+macro_rules! each {
+    ($self:expr, $r:ident => $e:expr) => {
+        match $self {
+            AnyRule::Sgd($r) => $e,
+            AnyRule::Adam($r) => $e,
+            AnyRule::AdamW($r) => $e,
+            AnyRule::Lion($r) => $e,
+            AnyRule::AdamWScheduleFree($r) => $e,
+            AnyRule::SgdScheduleFree($r) => $e,
+            AnyRule::RAdamScheduleFree($r) => $e,
+            AnyRule::Wrapper($r) => $e,
+        }
+    };
+}
+
+/// Runs one step of a group holding one tensor: the group's schedule (schedule-free rules)
+/// advances, then the tensor is updated.
+fn group_step<R: Rule<Schedule = Schedule>, P: Element, S: Element<Compute = P::Compute>>(
+    r: &R,
+    schedule: &mut Schedule,
+    t: &mut u64,
+    p: &mut [P],
+    g: &[P],
+    s: &mut [S],
+) -> Result<(), optim_kernels::Error> {
+    let sc = r.begin_step(schedule);
+    r.step_with(&sc, t, p, g, s)
 }
 
 impl AnyRule {
     fn slots(&self) -> usize {
-        match self {
-            AnyRule::Sgd(r) => Rule::slots(r),
-            AnyRule::Adam(r) => Rule::slots(r),
-            AnyRule::AdamW(r) => Rule::slots(r),
-            AnyRule::Lion(r) => Rule::slots(r),
-        }
+        each!(self, r => Rule::slots(r))
     }
     #[inline(never)]
     fn step<P: Element, S: Element<Compute = P::Compute>>(
         &self,
+        schedule: &mut Schedule,
         t: &mut u64,
         p: &mut [P],
         g: &[P],
@@ -51,6 +83,10 @@ impl AnyRule {
             AnyRule::Adam(r) => r.step(t, p, g, s),
             AnyRule::AdamW(r) => r.step(t, p, g, s),
             AnyRule::Lion(r) => r.step(t, p, g, s),
+            AnyRule::AdamWScheduleFree(r) => group_step(r, schedule, t, p, g, s),
+            AnyRule::SgdScheduleFree(r) => group_step(r, schedule, t, p, g, s),
+            AnyRule::RAdamScheduleFree(r) => group_step(r, schedule, t, p, g, s),
+            AnyRule::Wrapper(r) => group_step(r, schedule, t, p, g, s),
         };
         if let Err(e) = r {
             eprintln!("error: {e}");
@@ -86,6 +122,29 @@ fn rules() -> Vec<(&'static str, AnyRule)> {
                 ..Lion::DEFAULT
             }),
         ),
+        (
+            "adamw_schedulefree",
+            AnyRule::AdamWScheduleFree(AdamWScheduleFree {
+                weight_decay: 0.01,
+                warmup_steps: 10,
+                ..AdamWScheduleFree::DEFAULT
+            }),
+        ),
+        (
+            "sgd_schedulefree",
+            AnyRule::SgdScheduleFree(SgdScheduleFree::DEFAULT),
+        ),
+        (
+            "radam_schedulefree",
+            AnyRule::RAdamScheduleFree(RAdamScheduleFree::DEFAULT),
+        ),
+        (
+            "schedulefree_wrapper_sgd",
+            AnyRule::Wrapper(ScheduleFreeWrapper::new(Sgd {
+                lr: 1e-3,
+                ..Sgd::DEFAULT
+            })),
+        ),
     ]
 }
 
@@ -117,8 +176,9 @@ fn measure<P: Bits, S: Bits + Element<Compute = P::Compute>>(
     // Repeat steps per sample so that one sample takes ≥ ~3 ms.
     let reps = (3_000_000 / (n * bytes / 8).max(1)).max(1);
     let mut t = 0u64;
+    let mut sched = Schedule::default();
     for _ in 0..3 {
-        rule.step(&mut t, p, g, s);
+        rule.step(&mut sched, &mut t, p, g, s);
         baseline(p, g, s);
     }
     let (mut ours, mut limit) = (Vec::new(), Vec::new());
@@ -126,7 +186,13 @@ fn measure<P: Bits, S: Bits + Element<Compute = P::Compute>>(
     for _ in 0..samples {
         let t0 = Instant::now();
         for _ in 0..reps {
-            rule.step(&mut t, black_box(&mut *p), black_box(g), black_box(&mut *s));
+            rule.step(
+                &mut sched,
+                &mut t,
+                black_box(&mut *p),
+                black_box(g),
+                black_box(&mut *s),
+            );
         }
         ours.push(t0.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64);
         let t0 = Instant::now();
@@ -186,7 +252,7 @@ fn main() {
             }
             "--help" | "-h" => {
                 println!(
-                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion] [--dtype f32|bf16|f16|f64] [--n N]"
+                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd] [--dtype f32|bf16|f16|f64] [--n N]"
                 );
                 return;
             }

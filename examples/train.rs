@@ -510,8 +510,12 @@ struct Run {
     source: String,
 }
 
-/// The configured lr, or the reference default when the config does not set one.
+/// The configured lr, or the reference default when the config does not set one (a
+/// schedule-free wrapper's lr is its base optimizer's).
 fn base_lr(config: &Config) -> Result<f64, Error> {
+    if let Some(base) = config.get("base").and_then(Config::from_dict) {
+        return base_lr(&base);
+    }
     match config.get("lr") {
         Some(v) => v.as_number("lr"),
         None => optimizer_defaults(config.name())
@@ -527,8 +531,10 @@ fn base_lr(config: &Config) -> Result<f64, Error> {
 /// optimizer has a `weight_decay` key at all).
 fn param_groups(config: &Config, base_lr: f64, first_layer_lr_scale: f64) -> Vec<ParamGroup> {
     let [fc1_w, fc2_w, fc1_b, fc2_b] = tensor_specs();
-    let has_weight_decay =
-        optimizer_keys(config.name()).is_some_and(|keys| keys.contains(&"weight_decay"));
+    // Group keys of a schedule-free wrapper are its base optimizer's.
+    let base = config.get("base").and_then(Config::from_dict);
+    let name = base.as_ref().unwrap_or(config).name();
+    let has_weight_decay = optimizer_keys(name).is_some_and(|keys| keys.contains(&"weight_decay"));
     let mut biases = ParamGroup::new([fc1_b, fc2_b]);
     if has_weight_decay {
         biases = biases.set("weight_decay", 0.0);
@@ -586,12 +592,19 @@ fn train<P: Element>(run: &Run) -> Result<(), Error> {
     let mut order: Vec<usize> = (0..train_set.y.len()).collect();
     let mut steps = 0u64;
     let width = s.epochs.to_string().len().max(2);
+    // Schedule-free optimizers replace the schedule (their warmup is a config key) and keep
+    // separate parameters for evaluation: eval() before evaluating, train() before stepping.
+    let schedule_free = opt.has_modes();
     for epoch in 0..s.epochs {
-        // Cosine schedule from each group's peak lr (never reaching 0: Lion rejects lr = 0).
-        let factor = 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / s.epochs as f64).cos());
-        for (g, &peak) in peak.iter().enumerate() {
-            opt.set_lr(g, peak * factor)?;
+        if !schedule_free {
+            // Cosine schedule from each group's peak lr (never reaching 0: Lion rejects lr = 0).
+            let factor =
+                0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / s.epochs as f64).cos());
+            for (g, &peak) in peak.iter().enumerate() {
+                opt.set_lr(g, peak * factor)?;
+            }
         }
+        opt.train(&mut model.params)?;
         // Fisher–Yates shuffle.
         for i in (1..order.len()).rev() {
             order.swap(i, rng.below(i + 1));
@@ -603,6 +616,7 @@ fn train<P: Element>(run: &Run) -> Result<(), Error> {
             opt.step(&mut model.params, &model.grads)?;
             steps += 1;
         }
+        opt.eval(&mut model.params)?;
         let (_, train_acc) = model.evaluate(&train_set);
         let (_, test_acc) = model.evaluate(&test_set);
         println!(
@@ -612,6 +626,7 @@ fn train<P: Element>(run: &Run) -> Result<(), Error> {
             opt.lr(1).unwrap_or(f64::NAN),
         );
     }
+    opt.eval(&mut model.params)?; // already in eval mode after the last epoch: a no-op
     let (train_loss, train_acc) = model.evaluate(&train_set);
     let (test_loss, test_acc) = model.evaluate(&test_set);
     println!(

@@ -65,6 +65,30 @@ impl Config {
         self.values.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// The config a dict value holds (`{"name": ..., key: value, ...}`, e.g. a wrapper's `base`),
+    /// or `None` if `value` is not a dict with a string `name`.
+    pub fn from_dict(value: &Value) -> Option<Config> {
+        let Value::Dict(d) = value else { return None };
+        let Some(Value::Str(name)) = d.get("name") else {
+            return None;
+        };
+        let mut c = Config::new(name.clone());
+        for (k, v) in d.iter().filter(|(k, _)| *k != "name") {
+            c.insert(k.clone(), v.clone());
+        }
+        Some(c)
+    }
+
+    /// The config as a dict value (the inverse of [`from_dict`](Self::from_dict)).
+    pub fn to_dict(&self) -> Value {
+        let mut d = alloc::collections::BTreeMap::new();
+        d.insert(String::from("name"), Value::Str(self.name.clone()));
+        for (k, v) in &self.values {
+            d.insert(k.clone(), v.clone());
+        }
+        Value::Dict(d)
+    }
+
     /// The keyword arguments in insertion order.
     pub fn values(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.values.iter().map(|(k, v)| (k.as_str(), v))
@@ -142,6 +166,15 @@ impl Field for Option<bool> {
     }
     fn to_value(&self) -> Value {
         self.map_or(Value::None, Value::Bool)
+    }
+}
+
+impl Field for u64 {
+    fn from_value(v: &Value, key: &str) -> Result<Self, Error> {
+        v.as_count(key)
+    }
+    fn to_value(&self) -> Value {
+        Value::Int(i64::try_from(*self).unwrap_or(i64::MAX))
     }
 }
 

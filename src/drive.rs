@@ -12,9 +12,27 @@ use crate::lanes::{Lanes, Real};
 
 /// A rule's arithmetic for one group of lanes: parameter, gradient and `K` state slots in, new
 /// parameter out (state updated in place).
-pub(crate) trait Body<C: Real, const K: usize> {
+///
+/// Public only so that [`crate::rules::Rule`]'s hidden kernel hooks can name it; sealed in
+/// practice (the lane types are sealed).
+pub trait Body<C: Real, const K: usize> {
     /// One update, written once for every `V`.
     fn apply<V: Lanes<Scalar = C>>(&self, p: V, g: V, s: &mut [V; K]) -> V;
+}
+
+/// A body with `J` extra state slots in front of a rule body's `K` (schedule-free's `z`, and `x`
+/// for the reference wrapper): what a wrapper around a rule runs. Every [`Body`] is a
+/// `HeadBody` with no head slots.
+pub trait HeadBody<C: Real, const J: usize, const K: usize> {
+    /// One update with head slots `h` and rule slots `s`.
+    fn apply_head<V: Lanes<Scalar = C>>(&self, p: V, g: V, h: &mut [V; J], s: &mut [V; K]) -> V;
+}
+
+impl<C: Real, B: Body<C, K>, const K: usize> HeadBody<C, 0, K> for B {
+    #[inline(always)]
+    fn apply_head<V: Lanes<Scalar = C>>(&self, p: V, g: V, _: &mut [V; 0], s: &mut [V; K]) -> V {
+        self.apply(p, g, s)
+    }
 }
 
 /// Runs `body` over whole slices with lane type `V`: `<P::Compute as Real>::Vector` normally,
@@ -22,23 +40,33 @@ pub(crate) trait Body<C: Real, const K: usize> {
 ///
 /// Lengths must be equal; callers check them (and return an error) before the first write.
 #[inline(always)]
-pub(crate) fn run_with<P, S, B, V, const K: usize>(body: &B, p: &mut [P], g: &[P], s: [&mut [S]; K])
-where
+pub(crate) fn run_with<P, S, B, V, const J: usize, const K: usize>(
+    body: &B,
+    p: &mut [P],
+    g: &[P],
+    h: [&mut [S]; J],
+    s: [&mut [S]; K],
+) where
     P: Element,
     S: Element<Compute = P::Compute>,
-    B: Body<P::Compute, K>,
+    B: HeadBody<P::Compute, J, K>,
     V: Lanes<Scalar = P::Compute>,
 {
-    debug_assert!(g.len() == p.len() && s.iter().all(|x| x.len() == p.len()));
+    debug_assert!(g.len() == p.len() && s.iter().chain(&h).all(|x| x.len() == p.len()));
     let (p_blocks, p_tail) = p.as_chunks_mut::<BLOCK>();
     let (g_blocks, g_tail) = g.as_chunks::<BLOCK>();
+    let mut h = h.map(|x| x.as_chunks_mut::<BLOCK>());
     let mut s = s.map(|x| x.as_chunks_mut::<BLOCK>());
     for (i, (pb, gb)) in p_blocks.iter_mut().zip(g_blocks).enumerate() {
+        let hb = h.each_mut().map(|(blocks, _)| match blocks.get_mut(i) {
+            Some(b) => b,
+            None => unreachable_len(),
+        });
         let sb = s.each_mut().map(|(blocks, _)| match blocks.get_mut(i) {
             Some(b) => b,
             None => unreachable_len(),
         });
-        block::<P, S, B, V, K>(body, pb, gb, sb);
+        block::<P, S, B, V, J, K>(body, pb, gb, hb, sb);
     }
     let n = p_tail.len();
     if n == 0 {
@@ -47,15 +75,24 @@ where
     // The tail: the same block code on zero-padded copies.
     let mut pt = [P::default(); BLOCK];
     let mut gt = [P::default(); BLOCK];
+    let mut ht = [[S::default(); BLOCK]; J];
     let mut st = [[S::default(); BLOCK]; K];
     pt[..n].copy_from_slice(p_tail);
     gt[..n].copy_from_slice(&g_tail[..n]);
-    for (dst, (_, tail)) in st.iter_mut().zip(s.iter()) {
+    for (dst, (_, tail)) in ht
+        .iter_mut()
+        .zip(h.iter())
+        .chain(st.iter_mut().zip(s.iter()))
+    {
         dst[..n].copy_from_slice(&tail[..n]);
     }
-    block::<P, S, B, V, K>(body, &mut pt, &gt, st.each_mut());
+    block::<P, S, B, V, J, K>(body, &mut pt, &gt, ht.each_mut(), st.each_mut());
     p_tail.copy_from_slice(&pt[..n]);
-    for (src, (_, tail)) in st.iter().zip(s.iter_mut()) {
+    for (src, (_, tail)) in ht
+        .iter()
+        .zip(h.iter_mut())
+        .chain(st.iter().zip(s.iter_mut()))
+    {
         tail.copy_from_slice(&src[..n]);
     }
 }
@@ -71,25 +108,77 @@ fn unreachable_len() -> ! {
 /// One block: the rule body over lanes of `V::WIDTH`, loading and storing each operand in its
 /// own element type (widening and rounding in registers).
 #[inline(always)]
-fn block<P, S, B, V, const K: usize>(
+fn block<P, S, B, V, const J: usize, const K: usize>(
     body: &B,
     p: &mut [P; BLOCK],
     g: &[P; BLOCK],
+    mut h: [&mut [S; BLOCK]; J],
     mut s: [&mut [S; BLOCK]; K],
 ) where
     P: Element,
     S: Element<Compute = P::Compute>,
-    B: Body<P::Compute, K>,
+    B: HeadBody<P::Compute, J, K>,
     V: Lanes<Scalar = P::Compute>,
 {
     let mut i = 0;
     while i + V::WIDTH <= BLOCK {
+        let mut hv: [V; J] = core::array::from_fn(|k| S::load::<V>(&h[k][i..]));
         let mut sv: [V; K] = core::array::from_fn(|k| S::load::<V>(&s[k][i..]));
-        let np = body.apply(P::load::<V>(&p[i..]), P::load::<V>(&g[i..]), &mut sv);
+        let np = body.apply_head(
+            P::load::<V>(&p[i..]),
+            P::load::<V>(&g[i..]),
+            &mut hv,
+            &mut sv,
+        );
         P::store(np, &mut p[i..]);
+        for (dst, v) in h.iter_mut().zip(hv) {
+            S::store(v, &mut dst[i..]);
+        }
         for (dst, v) in s.iter_mut().zip(sv) {
             S::store(v, &mut dst[i..]);
         }
         i += V::WIDTH;
     }
+}
+
+/// Rewrites `p` from itself and `K` read-only state slots with `f` (schedule-free's mode
+/// switches), blocks and tails as in [`run_with`]. Lengths must be equal.
+#[inline(always)]
+pub(crate) fn map_with<P, S, F, V, const K: usize>(f: &F, p: &mut [P], s: [&[S]; K])
+where
+    P: Element,
+    S: Element<Compute = P::Compute>,
+    F: Fn(V, [V; K]) -> V,
+    V: Lanes<Scalar = P::Compute>,
+{
+    debug_assert!(s.iter().all(|x| x.len() == p.len()));
+    let (p_blocks, p_tail) = p.as_chunks_mut::<BLOCK>();
+    let s = s.map(|x| x.as_chunks::<BLOCK>());
+    let map_block = |pb: &mut [P; BLOCK], sb: [&[S; BLOCK]; K]| {
+        let mut i = 0;
+        while i + V::WIDTH <= BLOCK {
+            let sv: [V; K] = core::array::from_fn(|k| S::load::<V>(&sb[k][i..]));
+            P::store(f(P::load::<V>(&pb[i..]), sv), &mut pb[i..]);
+            i += V::WIDTH;
+        }
+    };
+    for (i, pb) in p_blocks.iter_mut().enumerate() {
+        let sb = s.map(|(blocks, _)| match blocks.get(i) {
+            Some(b) => b,
+            None => unreachable_len(),
+        });
+        map_block(pb, sb);
+    }
+    let n = p_tail.len();
+    if n == 0 {
+        return;
+    }
+    let mut pt = [P::default(); BLOCK];
+    let mut st = [[S::default(); BLOCK]; K];
+    pt[..n].copy_from_slice(p_tail);
+    for (dst, (_, tail)) in st.iter_mut().zip(s.iter()) {
+        dst[..n].copy_from_slice(&tail[..n]);
+    }
+    map_block(&mut pt, st.each_ref());
+    p_tail.copy_from_slice(&pt[..n]);
 }

@@ -100,6 +100,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A call that the optimizer's current mode (or rule) does not allow, e.g. `step` in
+    /// evaluation mode.
+    Mode {
+        /// What was attempted.
+        what: &'static str,
+        /// Why it is refused and what to do instead.
+        reason: &'static str,
+    },
 }
 
 fn group_suffix(f: &mut fmt::Formatter<'_>, group: &Option<usize>) -> fmt::Result {
@@ -177,6 +185,7 @@ impl fmt::Display for Error {
             ),
             #[cfg(feature = "alloc")]
             Error::InvalidGroups { reason } => write!(f, "invalid param_groups: {reason}"),
+            Error::Mode { what, reason } => write!(f, "{what}: {reason}"),
         }
     }
 }

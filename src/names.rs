@@ -11,6 +11,16 @@ pub(crate) enum Kind {
     Adam,
     AdamW,
     Lion,
+    SgdScheduleFree,
+    SgdScheduleFreeReference,
+    AdamWScheduleFree,
+    AdamWScheduleFreePaper,
+    AdamWScheduleFreeReference,
+    RAdamScheduleFree,
+    ScheduleFreeWrapper,
+    ScheduleFreeWrapperReference,
+    /// A known name that this crate does not provide, with the reason.
+    Unsupported(&'static str),
 }
 
 /// Every optimizer name `build_optimizer` accepts, canonical spelling, with its reference.
@@ -19,7 +29,43 @@ pub const OPTIMIZERS: &[(&str, &str)] = &[
     ("Adam", "torch.optim.Adam (PyTorch 2.15)"),
     ("AdamW", "torch.optim.AdamW (PyTorch 2.15)"),
     ("Lion", "lion_pytorch.Lion (lion-pytorch 0.2.5)"),
+    (
+        "SGDScheduleFree",
+        "schedulefree.SGDScheduleFree (schedulefree 1.4.1)",
+    ),
+    (
+        "SGDScheduleFreeReference",
+        "schedulefree.SGDScheduleFreeReference (schedulefree 1.4.1)",
+    ),
+    (
+        "AdamWScheduleFree",
+        "schedulefree.AdamWScheduleFree (schedulefree 1.4.1)",
+    ),
+    (
+        "AdamWScheduleFreePaper",
+        "schedulefree.AdamWScheduleFreePaper (schedulefree 1.4.1)",
+    ),
+    (
+        "AdamWScheduleFreeReference",
+        "schedulefree.AdamWScheduleFreeReference (schedulefree 1.4.1)",
+    ),
+    (
+        "RAdamScheduleFree",
+        "schedulefree.RAdamScheduleFree (schedulefree 1.4.1)",
+    ),
+    (
+        "ScheduleFreeWrapper",
+        "schedulefree.ScheduleFreeWrapper (schedulefree 1.4.1)",
+    ),
+    (
+        "ScheduleFreeWrapperReference",
+        "schedulefree.ScheduleFreeWrapperReference (schedulefree 1.4.1)",
+    ),
 ];
+
+const CLOSURE: &str = "the schedule-free closure forms evaluate the gradient inside step(closure) and keep x \
+     in the parameters; use the same algorithm without the closure (AdamWScheduleFree, \
+     SGDScheduleFree, RAdamScheduleFree) with train()/eval()";
 
 pub(crate) fn resolve(name: &str) -> Option<Kind> {
     let lower = name.to_ascii_lowercase();
@@ -32,6 +78,17 @@ pub(crate) fn resolve(name: &str) -> Option<Kind> {
         "adam" => Kind::Adam,
         "adamw" => Kind::AdamW,
         "lion" => Kind::Lion,
+        "sgdschedulefree" => Kind::SgdScheduleFree,
+        "sgdschedulefreereference" => Kind::SgdScheduleFreeReference,
+        "adamwschedulefree" => Kind::AdamWScheduleFree,
+        "adamwschedulefreepaper" => Kind::AdamWScheduleFreePaper,
+        "adamwschedulefreereference" => Kind::AdamWScheduleFreeReference,
+        "radamschedulefree" => Kind::RAdamScheduleFree,
+        "schedulefreewrapper" => Kind::ScheduleFreeWrapper,
+        "schedulefreewrapperreference" => Kind::ScheduleFreeWrapperReference,
+        "adamwschedulefreeclosure" | "sgdschedulefreeclosure" | "radamschedulefreeclosure" => {
+            Kind::Unsupported(CLOSURE)
+        }
         _ => return None,
     })
 }

@@ -7,7 +7,12 @@ use crate::error::Error;
 use crate::group::{ParamGroup, TensorSpec};
 use crate::lanes::Real;
 use crate::names::{Kind, resolve};
-use crate::rules::{Adam, AdamW, Lion, Rule, Sgd, check_lengths};
+use crate::rules::Adam;
+use crate::rules::{
+    AdamW, AdamWScheduleFree, AdamWScheduleFreePaper, AdamWScheduleFreeReference, BaseRule, Lion,
+    Mode, RAdamScheduleFree, Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    SgdScheduleFreeReference, check_lengths,
+};
 use crate::value::Value;
 use alloc::string::ToString;
 use alloc::vec;
@@ -42,8 +47,14 @@ struct TensorSlot {
 /// [`Optimizer::state`]: `slots × numel` elements, slot-major. All state is allocated when the
 /// optimizer is built; [`step`](Self::step) allocates nothing.
 #[derive(Debug, Clone)]
-pub struct GroupedOptimizer<R, P, S> {
+pub struct GroupedOptimizer<R: Rule, P, S> {
     groups: Vec<R>,
+    /// Each group's schedule (schedule-free's `k`, `lr_max`, `weight_sum`; `()` otherwise).
+    schedules: Vec<R::Schedule>,
+    /// The tensors of group `g` are `tensors[members[g]]` (groups are concatenated in order).
+    members: Vec<Range<usize>>,
+    /// Whether the parameters hold the training or the evaluation sequence.
+    mode: Mode,
     tensors: Vec<TensorSlot>,
     state: Vec<S>,
     /// `state[layout]` is the state as [`Optimizer::state_buffer`] shows it; `layout.start` is
@@ -52,15 +63,17 @@ pub struct GroupedOptimizer<R, P, S> {
     _params: PhantomData<fn() -> P>,
 }
 
-/// Equal hyperparameters, tensors, step counts and state (wherever each allocation happens to
-/// be aligned).
-impl<R: PartialEq, P, S: PartialEq> PartialEq for GroupedOptimizer<R, P, S> {
+/// Equal hyperparameters, schedules, mode, tensors, step counts and state (wherever each
+/// allocation happens to be aligned).
+impl<R: Rule, P, S: PartialEq> PartialEq for GroupedOptimizer<R, P, S> {
     fn eq(&self, other: &Self) -> bool {
         let tensor = |a: &TensorSlot, b: &TensorSlot| {
             (&a.spec, a.group, a.numel, a.step) == (&b.spec, b.group, b.numel, b.step)
                 && self.state.get(a.state.clone()) == other.state.get(b.state.clone())
         };
         self.groups == other.groups
+            && self.schedules == other.schedules
+            && self.mode == other.mode
             && self.tensors.len() == other.tensors.len()
             && self
                 .tensors
@@ -85,6 +98,7 @@ where
             });
         }
         let mut rules = Vec::with_capacity(groups.len());
+        let mut members = Vec::with_capacity(groups.len());
         let mut tensors = Vec::new();
         let mut total = 0usize;
         for (gi, group) in groups.iter().enumerate() {
@@ -100,6 +114,7 @@ where
                 rule.set(k, v).map_err(|e| e.in_group(gi))?;
             }
             rule.validate().map_err(|e| e.in_group(gi))?;
+            let first = tensors.len();
             for spec in group.tensors() {
                 let overflow = || Error::InvalidGroups {
                     reason: alloc::format!("tensor {} is too large", tensors.len()),
@@ -122,6 +137,7 @@ where
                 });
                 total = end;
             }
+            members.push(first..tensors.len());
             rules.push(rule);
         }
         let align = ALIGN_ELEMS::<S>();
@@ -139,7 +155,10 @@ where
             t.state = t.state.start + base..t.state.end + base;
         }
         Ok(GroupedOptimizer {
+            schedules: vec![R::Schedule::default(); rules.len()],
             groups: rules,
+            members,
+            mode: Mode::Train,
             tensors,
             state,
             layout: base..base + total,
@@ -158,17 +177,20 @@ where
     }
 
     /// Updates every tensor that has a gradient; `None` skips a tensor (PyTorch's `p.grad is
-    /// None`: its step count does not advance).
+    /// None`: its step count does not advance). Each group's schedule (schedule-free) advances
+    /// once, gradients or not.
     ///
     /// Allocates nothing. Every length is checked before anything is written.
     ///
     /// # Errors
-    /// [`Error::TensorCount`] or [`Error::ShapeMismatch`]; the optimizer is unchanged then.
+    /// [`Error::Mode`] in evaluation mode; [`Error::TensorCount`] or [`Error::ShapeMismatch`];
+    /// the optimizer is unchanged then.
     pub fn step<T, G>(&mut self, params: &mut [T], grads: &[Option<G>]) -> Result<(), Error>
     where
         T: AsMut<[P]>,
         G: AsRef<[P]>,
     {
+        self.check_training("step")?;
         let n = self.tensors.len();
         if params.len() != n {
             return Err(Error::TensorCount {
@@ -200,21 +222,164 @@ where
                     found: p.len(),
                 });
             }
-            if let Some(g) = g {
-                check_lengths(i, t.state.len(), p.len(), g.as_ref().len(), t.state.len())?;
+            match g {
+                Some(g) => {
+                    check_lengths(i, t.state.len(), p.len(), g.as_ref().len(), t.state.len())?
+                }
+                None if self.groups[t.group].needs_every_grad() => {
+                    return Err(Error::Mode {
+                        what: "step",
+                        reason: "ScheduleFreeWrapperReference moves every tensor at every step, \
+                                 gradient or not, which is not reproduced here: give every \
+                                 tensor a gradient, or use ScheduleFreeWrapper",
+                    });
+                }
+                None => {}
             }
         }
-        for ((t, p), g) in self.tensors.iter_mut().zip(params.iter_mut()).zip(grads) {
-            if let Some(g) = g {
-                Self::update(
-                    &self.groups[t.group],
-                    t,
-                    &mut self.state,
-                    p.as_mut(),
-                    g.as_ref(),
-                );
+        for ((rule, schedule), members) in self
+            .groups
+            .iter()
+            .zip(&mut self.schedules)
+            .zip(&self.members)
+        {
+            let scalars = rule.begin_step(schedule);
+            let tensors = self.tensors.get_mut(members.clone()).unwrap_or_default();
+            let params = params.get_mut(members.clone()).unwrap_or_default();
+            let grads = grads.get(members.clone()).unwrap_or_default();
+            for ((t, p), g) in tensors.iter_mut().zip(params).zip(grads) {
+                if let Some(g) = g {
+                    Self::update(rule, &scalars, t, &mut self.state, p.as_mut(), g.as_ref());
+                }
             }
         }
+        Ok(())
+    }
+
+    fn check_training(&self, what: &'static str) -> Result<(), Error> {
+        if self.mode == Mode::Eval {
+            return Err(Error::Mode {
+                what,
+                reason: "the optimizer is in eval mode (the parameters hold the evaluation \
+                         sequence); call train() first",
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the parameters hold the training sequence ([`train`](Self::train) mode, the
+    /// initial mode).
+    pub fn is_training(&self) -> bool {
+        self.mode == Mode::Train
+    }
+
+    /// Switches the parameters to the evaluation sequence in place (schedule-free's `eval()`:
+    /// `y` → `x`, for every tensor that has been updated), and refuses `step` until
+    /// [`train`](Self::train). A no-op on the parameters of rules without modes, and if already in
+    /// eval mode.
+    ///
+    /// # Errors
+    /// [`Error::TensorCount`] or [`Error::ShapeMismatch`]; nothing is changed then.
+    pub fn eval<T: AsMut<[P]>>(&mut self, params: &mut [T]) -> Result<(), Error> {
+        self.switch(Mode::Eval, params)
+    }
+
+    /// Switches the parameters back to the training sequence in place (schedule-free's
+    /// `train()`: `x` → `y`). A no-op if already in train mode.
+    ///
+    /// # Errors
+    /// [`Error::TensorCount`] or [`Error::ShapeMismatch`]; nothing is changed then.
+    pub fn train<T: AsMut<[P]>>(&mut self, params: &mut [T]) -> Result<(), Error> {
+        self.switch(Mode::Train, params)
+    }
+
+    fn switch<T: AsMut<[P]>>(&mut self, mode: Mode, params: &mut [T]) -> Result<(), Error> {
+        let n = self.tensors.len();
+        if params.len() != n {
+            return Err(Error::TensorCount {
+                expected: n,
+                found: params.len(),
+                what: "params",
+            });
+        }
+        for (i, (t, p)) in self.tensors.iter().zip(params.iter_mut()).enumerate() {
+            let found = p.as_mut().len();
+            if found != t.numel {
+                return Err(Error::ShapeMismatch {
+                    tensor: i,
+                    what: "param",
+                    expected: t.numel,
+                    found,
+                });
+            }
+        }
+        if mode == self.mode {
+            return Ok(());
+        }
+        for (t, p) in self.tensors.iter().zip(params.iter_mut()) {
+            let rule = &self.groups[t.group];
+            if t.step > 0 && t.numel > 0 && rule.has_modes() {
+                let st = self.state.get(t.state.clone()).unwrap_or_default();
+                rule.switch_mode_with::<P, S, <P::Compute as Real>::Vector>(mode, p.as_mut(), st);
+            }
+        }
+        self.mode = mode;
+        Ok(())
+    }
+
+    /// The evaluation parameters of tensor `i` (schedule-free: `x`), computed from `param`
+    /// (the tensor as the optimizer left it, in the current mode) and the state into `out`,
+    /// changing neither: bit for bit what [`eval`](Self::eval) would leave in the parameters.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`], or [`Error::ShapeMismatch`] if `param` or `out` has the
+    /// wrong length.
+    pub fn eval_params_into(&self, i: usize, param: &[P], out: &mut [P]) -> Result<(), Error> {
+        let len = self.tensors.len();
+        let t = self.tensors.get(i).ok_or(Error::IndexOutOfRange {
+            what: "tensor",
+            index: i,
+            len,
+        })?;
+        for (what, found) in [("param", param.len()), ("eval output", out.len())] {
+            if found != t.numel {
+                return Err(Error::ShapeMismatch {
+                    tensor: i,
+                    what,
+                    expected: t.numel,
+                    found,
+                });
+            }
+        }
+        out.copy_from_slice(param);
+        let rule = &self.groups[t.group];
+        if self.mode == Mode::Train && t.step > 0 && t.numel > 0 && rule.has_modes() {
+            let st = self.state.get(t.state.clone()).unwrap_or_default();
+            rule.switch_mode_with::<P, S, <P::Compute as Real>::Vector>(Mode::Eval, out, st);
+        }
+        Ok(())
+    }
+
+    /// The schedule of `group` (schedule-free: `k`, `lr_max`, `weight_sum`).
+    pub fn schedule(&self, group: usize) -> Option<&R::Schedule> {
+        self.schedules.get(group)
+    }
+
+    /// Replaces the schedule of `group` (restoring a checkpoint).
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`].
+    pub fn set_schedule(&mut self, group: usize, schedule: R::Schedule) -> Result<(), Error> {
+        let len = self.schedules.len();
+        let s = self
+            .schedules
+            .get_mut(group)
+            .ok_or(Error::IndexOutOfRange {
+                what: "group",
+                index: group,
+                len,
+            })?;
+        *s = schedule;
         Ok(())
     }
 
@@ -223,8 +388,18 @@ where
     /// a gradient.
     ///
     /// # Errors
-    /// [`Error::IndexOutOfRange`] or [`Error::ShapeMismatch`]; nothing is written then.
+    /// [`Error::Mode`] in eval mode or for schedule-free rules (their per-group schedule
+    /// advances once per [`step`](Self::step)); [`Error::IndexOutOfRange`] or
+    /// [`Error::ShapeMismatch`]; nothing is written then.
     pub fn step_tensor(&mut self, index: usize, param: &mut [P], grad: &[P]) -> Result<(), Error> {
+        self.check_training("step_tensor")?;
+        if self.groups.first().is_some_and(Rule::has_modes) {
+            return Err(Error::Mode {
+                what: "step_tensor",
+                reason: "a schedule-free rule advances its per-group schedule once per step(); \
+                         use step() with None for the tensors without a gradient",
+            });
+        }
         let len = self.tensors.len();
         let t = self.tensors.get_mut(index).ok_or(Error::IndexOutOfRange {
             what: "tensor",
@@ -240,21 +415,30 @@ where
             });
         }
         check_lengths(index, t.state.len(), param.len(), grad.len(), t.state.len())?;
-        Self::update(&self.groups[t.group], t, &mut self.state, param, grad);
+        let rule = &self.groups[t.group];
+        let scalars = rule.begin_step(&mut self.schedules[t.group]);
+        Self::update(rule, &scalars, t, &mut self.state, param, grad);
         Ok(())
     }
 
     #[inline]
-    fn update(rule: &R, t: &mut TensorSlot, state: &mut [S], p: &mut [P], g: &[P]) {
+    fn update(
+        rule: &R,
+        scalars: &R::Scalars,
+        t: &mut TensorSlot,
+        state: &mut [S],
+        p: &mut [P],
+        g: &[P],
+    ) {
         t.step = t.step.saturating_add(1);
         let st = state.get_mut(t.state.clone()).unwrap_or_default();
         #[cfg(feature = "rayon")]
         if p.len() > parallel::CHUNK {
             let mut it = st.chunks_exact_mut(p.len());
             let slots = core::array::from_fn(|_| it.next().unwrap_or_default());
-            return parallel::update(rule, t.step, p, g, slots);
+            return parallel::update(rule, scalars, t.step, p, g, slots);
         }
-        rule.update_with::<P, S, <P::Compute as Real>::Vector>(t.step, p, g, st);
+        rule.update_with::<P, S, <P::Compute as Real>::Vector>(scalars, t.step, p, g, st);
     }
 
     fn group_mut(&mut self, group: usize) -> Result<&mut R, Error> {
@@ -308,6 +492,21 @@ pub enum Optimizer<P: Element, S: Element<Compute = P::Compute> = <P as Element>
     AdamW(GroupedOptimizer<AdamW, P, S>),
     /// lion-pytorch `Lion`.
     Lion(GroupedOptimizer<Lion, P, S>),
+    /// `schedulefree.SGDScheduleFree`.
+    SgdScheduleFree(GroupedOptimizer<SgdScheduleFree, P, S>),
+    /// `schedulefree.SGDScheduleFreeReference`.
+    SgdScheduleFreeReference(GroupedOptimizer<SgdScheduleFreeReference, P, S>),
+    /// `schedulefree.AdamWScheduleFree`.
+    AdamWScheduleFree(GroupedOptimizer<AdamWScheduleFree, P, S>),
+    /// `schedulefree.AdamWScheduleFreePaper`.
+    AdamWScheduleFreePaper(GroupedOptimizer<AdamWScheduleFreePaper, P, S>),
+    /// `schedulefree.AdamWScheduleFreeReference`.
+    AdamWScheduleFreeReference(GroupedOptimizer<AdamWScheduleFreeReference, P, S>),
+    /// `schedulefree.RAdamScheduleFree`.
+    RAdamScheduleFree(GroupedOptimizer<RAdamScheduleFree, P, S>),
+    /// `schedulefree.ScheduleFreeWrapper` (and `ScheduleFreeWrapperReference`) around a base
+    /// rule chosen by the config's `base`.
+    ScheduleFreeWrapper(GroupedOptimizer<ScheduleFreeWrapper<BaseRule>, P, S>),
 }
 
 macro_rules! dispatch {
@@ -317,6 +516,13 @@ macro_rules! dispatch {
             Optimizer::Adam($o) => $e,
             Optimizer::AdamW($o) => $e,
             Optimizer::Lion($o) => $e,
+            Optimizer::SgdScheduleFree($o) => $e,
+            Optimizer::SgdScheduleFreeReference($o) => $e,
+            Optimizer::AdamWScheduleFree($o) => $e,
+            Optimizer::AdamWScheduleFreePaper($o) => $e,
+            Optimizer::AdamWScheduleFreeReference($o) => $e,
+            Optimizer::RAdamScheduleFree($o) => $e,
+            Optimizer::ScheduleFreeWrapper($o) => $e,
         }
     };
 }
@@ -382,35 +588,58 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             name: config.name().into(),
         })?;
         fn plain<R>(_: &mut R) {}
+        macro_rules! grouped {
+            ($variant:ident, $default:expr) => {
+                Optimizer::$variant(GroupedOptimizer::new(
+                    &top_level($default, config, plain)?,
+                    groups,
+                )?)
+            };
+        }
         Ok(match kind {
-            Kind::Sgd => Optimizer::Sgd(GroupedOptimizer::new(
-                &top_level(Sgd::DEFAULT, config, plain)?,
-                groups,
-            )?),
-            Kind::Adam => Optimizer::Adam(GroupedOptimizer::new(
-                &top_level(Adam::ADAM, config, plain)?,
-                groups,
-            )?),
-            Kind::AdamW => Optimizer::AdamW(GroupedOptimizer::new(
-                &top_level(AdamW::DEFAULT, config, plain)?,
-                groups,
-            )?),
+            Kind::Sgd => grouped!(Sgd, Sgd::DEFAULT),
+            Kind::Adam => grouped!(Adam, Adam::ADAM),
+            Kind::AdamW => grouped!(AdamW, AdamW::DEFAULT),
             // lion-pytorch keeps the constructor's lr as `_init_lr` for `decoupled_weight_decay`.
             Kind::Lion => Optimizer::Lion(GroupedOptimizer::new(
                 &top_level(Lion::DEFAULT, config, |r| r.init_lr = r.lr)?,
                 groups,
             )?),
+            Kind::SgdScheduleFree => grouped!(SgdScheduleFree, SgdScheduleFree::DEFAULT),
+            Kind::SgdScheduleFreeReference => {
+                grouped!(SgdScheduleFreeReference, SgdScheduleFreeReference::DEFAULT)
+            }
+            Kind::AdamWScheduleFree => grouped!(AdamWScheduleFree, AdamWScheduleFree::DEFAULT),
+            Kind::AdamWScheduleFreePaper => {
+                grouped!(AdamWScheduleFreePaper, AdamWScheduleFreePaper::DEFAULT)
+            }
+            Kind::AdamWScheduleFreeReference => {
+                grouped!(
+                    AdamWScheduleFreeReference,
+                    AdamWScheduleFreeReference::DEFAULT
+                )
+            }
+            Kind::RAdamScheduleFree => grouped!(RAdamScheduleFree, RAdamScheduleFree::DEFAULT),
+            Kind::ScheduleFreeWrapper | Kind::ScheduleFreeWrapperReference => {
+                let reference = kind == Kind::ScheduleFreeWrapperReference;
+                Optimizer::ScheduleFreeWrapper(GroupedOptimizer::new(
+                    &wrapper(config, reference)?,
+                    groups,
+                )?)
+            }
+            Kind::Unsupported(reason) => {
+                return Err(Error::Conflict {
+                    key: "name",
+                    reason,
+                    group: None,
+                });
+            }
         })
     }
 
     /// The canonical name of the rule (`"AdamW"`, `"Lion"`, ...).
     pub fn name(&self) -> &'static str {
-        match self {
-            Optimizer::Sgd(_) => "SGD",
-            Optimizer::Adam(_) => "Adam",
-            Optimizer::AdamW(_) => "AdamW",
-            Optimizer::Lion(_) => "Lion",
-        }
+        dispatch!(self, o => o.groups.first().map_or("", Rule::name))
     }
 
     /// One step over all tensors: see [`GroupedOptimizer::step`].
@@ -505,34 +734,135 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
         dispatch!(self, o => o.state.get_mut(o.layout.clone()).unwrap_or_default())
     }
 
-    /// The evaluation-mode parameters of tensor `i`, written into `out`.
-    ///
-    /// For every rule implemented so far these are the training parameters, copied; schedule-free
-    /// rules will compute them from their state.
+    /// The evaluation parameters of tensor `i` written into `out`, changing nothing: see
+    /// [`GroupedOptimizer::eval_params_into`]. For rules without modes, a copy of `param`.
     ///
     /// # Errors
     /// [`Error::IndexOutOfRange`], or [`Error::ShapeMismatch`] if `param` or `out` has the wrong length.
     pub fn eval_params_into(&self, i: usize, param: &[P], out: &mut [P]) -> Result<(), Error> {
-        let len = self.num_tensors();
-        let numel = dispatch!(self, o => o.tensors.get(i).map(|t| t.numel)).ok_or(
-            Error::IndexOutOfRange {
-                what: "tensor",
-                index: i,
-                len,
-            },
-        )?;
-        for (what, found) in [("param", param.len()), ("eval output", out.len())] {
-            if found != numel {
-                return Err(Error::ShapeMismatch {
-                    tensor: i,
-                    what,
-                    expected: numel,
-                    found,
+        dispatch!(self, o => o.eval_params_into(i, param, out))
+    }
+
+    /// Switches the parameters to evaluation mode: see [`GroupedOptimizer::eval`].
+    ///
+    /// # Errors
+    /// [`Error::TensorCount`] or [`Error::ShapeMismatch`]; nothing is changed then.
+    pub fn eval<T: AsMut<[P]>>(&mut self, params: &mut [T]) -> Result<(), Error> {
+        dispatch!(self, o => o.eval(params))
+    }
+
+    /// Switches the parameters back to training mode: see [`GroupedOptimizer::train`].
+    ///
+    /// # Errors
+    /// [`Error::TensorCount`] or [`Error::ShapeMismatch`]; nothing is changed then.
+    pub fn train<T: AsMut<[P]>>(&mut self, params: &mut [T]) -> Result<(), Error> {
+        dispatch!(self, o => o.train(params))
+    }
+
+    /// Whether the optimizer is in training mode (the initial mode).
+    pub fn is_training(&self) -> bool {
+        dispatch!(self, o => o.is_training())
+    }
+
+    /// Whether the rule keeps separate training and evaluation parameters (schedule-free).
+    pub fn has_modes(&self) -> bool {
+        dispatch!(self, o => o.groups.first().is_some_and(Rule::has_modes))
+    }
+
+    /// The schedule-free schedule of `group` (`k`, `lr_max`, `weight_sum`), or `None` for other
+    /// rules or an out-of-range group.
+    pub fn schedule(&self, group: usize) -> Option<Schedule> {
+        match self {
+            Optimizer::SgdScheduleFree(o) => o.schedule(group).copied(),
+            Optimizer::SgdScheduleFreeReference(o) => o.schedule(group).copied(),
+            Optimizer::AdamWScheduleFree(o) => o.schedule(group).copied(),
+            Optimizer::AdamWScheduleFreePaper(o) => o.schedule(group).copied(),
+            Optimizer::AdamWScheduleFreeReference(o) => o.schedule(group).copied(),
+            Optimizer::RAdamScheduleFree(o) => o.schedule(group).copied(),
+            Optimizer::ScheduleFreeWrapper(o) => o.schedule(group).copied(),
+            Optimizer::Sgd(_) | Optimizer::Adam(_) | Optimizer::AdamW(_) | Optimizer::Lion(_) => {
+                None
+            }
+        }
+    }
+}
+
+/// The wrapper's own keys (its constructor's keyword arguments besides `base`).
+const WRAPPER_KEYS: &[&str] = &[
+    "base",
+    "momentum",
+    "weight_decay_at_y",
+    "r",
+    "weight_lr_power",
+];
+
+/// `ScheduleFreeWrapper(base, ...)` from `{name, base: {name, ...}, momentum, ...}`.
+fn wrapper(config: &Config, reference: bool) -> Result<ScheduleFreeWrapper<BaseRule>, Error> {
+    let name = if reference {
+        "ScheduleFreeWrapperReference"
+    } else {
+        "ScheduleFreeWrapper"
+    };
+    let base = config.get("base").ok_or(Error::Conflict {
+        key: "base",
+        reason: "the wrapper needs the base optimizer's config, e.g. base: {name: \"SGD\", lr: 0.1}",
+        group: None,
+    })?;
+    let base = Config::from_dict(base).ok_or_else(|| Error::InvalidType {
+        key: "base".into(),
+        expected: "a dict with a string `name` (the base optimizer's config)",
+        group: None,
+    })?;
+    let kind = resolve(base.name()).ok_or_else(|| Error::UnknownOptimizer {
+        name: base.name().into(),
+    })?;
+    fn plain<R>(_: &mut R) {}
+    let base = match kind {
+        Kind::Sgd => BaseRule::Sgd(top_level(Sgd::DEFAULT, &base, plain)?),
+        Kind::Adam => BaseRule::Adam(top_level(Adam::ADAM, &base, plain)?),
+        Kind::AdamW => BaseRule::AdamW(top_level(AdamW::DEFAULT, &base, plain)?),
+        Kind::Lion => BaseRule::Lion(top_level(Lion::DEFAULT, &base, |r| r.init_lr = r.lr)?),
+        _ => {
+            return Err(Error::Conflict {
+                key: "base",
+                reason: "the base must be a plain rule (not schedule-free or a wrapper)",
+                group: None,
+            });
+        }
+    };
+    let mut w = ScheduleFreeWrapper::new(base);
+    w.reference = reference;
+    for (k, v) in config.values() {
+        match k {
+            "base" => {}
+            "momentum" => w.momentum = v.as_number(k)?,
+            "weight_decay_at_y" => w.weight_decay_at_y = v.as_number(k)?,
+            "r" => w.r = v.as_number(k)?,
+            "weight_lr_power" => w.weight_lr_power = v.as_number(k)?,
+            _ => {
+                return Err(Error::UnknownKey {
+                    optimizer: name,
+                    key: k.to_string(),
+                    group: None,
                 });
             }
         }
-        out.copy_from_slice(param);
-        Ok(())
+    }
+    w.validate()?;
+    Ok(w)
+}
+
+/// Group overrides and `get`/`set` reach the base rule: schedulefree's wrapper reads the base
+/// optimizer's param groups.
+impl Hyper for ScheduleFreeWrapper<BaseRule> {
+    fn keys(&self) -> &'static [&'static str] {
+        self.base.keys()
+    }
+    fn get(&self, key: &str) -> Option<Value> {
+        self.base.get(key)
+    }
+    fn set(&mut self, key: &str, value: &Value) -> Result<(), Error> {
+        self.base.set(key, value)
     }
 }
 
@@ -561,6 +891,27 @@ pub fn optimizer_defaults(name: &str) -> Option<Config> {
         Kind::Adam => all(Adam::ADAM),
         Kind::AdamW => all(AdamW::DEFAULT),
         Kind::Lion => all(Lion::DEFAULT),
+        Kind::SgdScheduleFree => all(SgdScheduleFree::DEFAULT),
+        Kind::SgdScheduleFreeReference => all(SgdScheduleFreeReference::DEFAULT),
+        Kind::AdamWScheduleFree => all(AdamWScheduleFree::DEFAULT),
+        Kind::AdamWScheduleFreePaper => all(AdamWScheduleFreePaper::DEFAULT),
+        Kind::AdamWScheduleFreeReference => all(AdamWScheduleFreeReference::DEFAULT),
+        Kind::RAdamScheduleFree => all(RAdamScheduleFree::DEFAULT),
+        kind @ (Kind::ScheduleFreeWrapper | Kind::ScheduleFreeWrapperReference) => {
+            // No default base: `base` must be given.
+            let w = ScheduleFreeWrapper::new(BaseRule::Sgd(Sgd::DEFAULT));
+            let mut c = Config::new(if kind == Kind::ScheduleFreeWrapper {
+                "ScheduleFreeWrapper"
+            } else {
+                "ScheduleFreeWrapperReference"
+            });
+            c.insert("momentum", w.momentum);
+            c.insert("weight_decay_at_y", w.weight_decay_at_y);
+            c.insert("r", w.r);
+            c.insert("weight_lr_power", w.weight_lr_power);
+            c
+        }
+        Kind::Unsupported(_) => return None,
     })
 }
 
@@ -571,6 +922,14 @@ pub fn optimizer_keys(name: &str) -> Option<&'static [&'static str]> {
         Kind::Adam => Adam::ADAM.keys(),
         Kind::AdamW => AdamW::DEFAULT.keys(),
         Kind::Lion => Lion::DEFAULT.keys(),
+        Kind::SgdScheduleFree => SgdScheduleFree::DEFAULT.keys(),
+        Kind::SgdScheduleFreeReference => SgdScheduleFreeReference::DEFAULT.keys(),
+        Kind::AdamWScheduleFree => AdamWScheduleFree::DEFAULT.keys(),
+        Kind::AdamWScheduleFreePaper => AdamWScheduleFreePaper::DEFAULT.keys(),
+        Kind::AdamWScheduleFreeReference => AdamWScheduleFreeReference::DEFAULT.keys(),
+        Kind::RAdamScheduleFree => RAdamScheduleFree::DEFAULT.keys(),
+        Kind::ScheduleFreeWrapper | Kind::ScheduleFreeWrapperReference => WRAPPER_KEYS,
+        Kind::Unsupported(_) => return None,
     })
 }
 
@@ -587,14 +946,22 @@ mod parallel {
     /// other streams, and are enough work to amortise a task.
     pub(super) const CHUNK: usize = 1 << 16;
 
-    pub(super) fn update<R, P, S>(rule: &R, step: u64, p: &mut [P], g: &[P], slots: Slots<'_, S>)
-    where
+    pub(super) fn update<R, P, S>(
+        rule: &R,
+        scalars: &R::Scalars,
+        step: u64,
+        p: &mut [P],
+        g: &[P],
+        slots: Slots<'_, S>,
+    ) where
         R: Rule,
         P: Element,
         S: Element<Compute = P::Compute>,
     {
         if p.len() <= CHUNK {
-            rule.update_slots_with::<P, S, <P::Compute as Real>::Vector>(step, p, g, slots);
+            rule.update_slots_with::<P, S, <P::Compute as Real>::Vector>(
+                scalars, step, p, g, slots,
+            );
             return;
         }
         // Split near the middle, on a block boundary.
@@ -609,8 +976,8 @@ mod parallel {
             }
         }
         rayon::join(
-            || update(rule, step, pl, gl, left),
-            || update(rule, step, pr, gr, right),
+            || update(rule, scalars, step, pl, gl, left),
+            || update(rule, scalars, step, pr, gr, right),
         );
     }
 }

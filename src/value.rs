@@ -1,6 +1,7 @@
 //! Config values: the Python literals a `DictConfig` holds.
 
 use crate::error::Error;
+use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
@@ -25,6 +26,8 @@ pub enum Value {
     Str(String),
     /// A list or tuple (e.g. `betas`).
     List(Vec<Value>),
+    /// A dict (e.g. the `base` optimizer config of `ScheduleFreeWrapper`).
+    Dict(BTreeMap<String, Value>),
 }
 
 impl fmt::Display for Value {
@@ -44,6 +47,16 @@ impl fmt::Display for Value {
                     write!(f, "{v}")?;
                 }
                 f.write_str(")")
+            }
+            Value::Dict(d) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in d.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "'{k}': {v}")?;
+                }
+                f.write_str("}")
             }
         }
     }
@@ -146,6 +159,19 @@ impl Value {
             Value::None => Ok(None),
             Value::Bool(b) => Ok(Some(b)),
             _ => Err(type_error(key, "a bool or None")),
+        }
+    }
+
+    /// A non-negative integer (`warmup_steps`); a float with an integral value is accepted, as
+    /// Python's arithmetic would.
+    ///
+    /// # Errors
+    /// [`Error::InvalidType`] naming `key`.
+    pub fn as_count(&self, key: &str) -> Result<u64, Error> {
+        match *self {
+            Value::Int(i) if i >= 0 => Ok(i as u64),
+            Value::Float(x) if x >= 0.0 && x.fract() == 0.0 && x < 1.8e19 => Ok(x as u64),
+            _ => Err(type_error(key, "a non-negative integer")),
         }
     }
 

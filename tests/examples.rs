@@ -100,11 +100,14 @@ fn optimizer_config(table: &[(String, Value)]) -> Result<Config, String> {
 /// The example's parameter groups: fc1.weight at a scaled lr, fc2.weight, biases without decay
 /// (only for optimizers that have `weight_decay`).
 fn param_groups(config: &Config, lr_scale: f64) -> Vec<ParamGroup> {
-    let lr = config
+    // Group keys of a schedule-free wrapper are its base optimizer's.
+    let base = config.get("base").and_then(Config::from_dict);
+    let group_config = base.as_ref().unwrap_or(config);
+    let lr = group_config
         .get("lr")
         .map_or(1e-3, |v| v.as_number("lr").unwrap());
     let has_weight_decay =
-        optimizer_keys(config.name()).is_some_and(|keys| keys.contains(&"weight_decay"));
+        optimizer_keys(group_config.name()).is_some_and(|keys| keys.contains(&"weight_decay"));
     let mut biases = ParamGroup::new([
         TensorSpec::named("fc1.bias", [32]),
         TensorSpec::named("fc2.bias", [3]),
@@ -230,14 +233,20 @@ fn switching_the_optimizer_keeps_unknown_keys_an_error() {
 
 #[test]
 fn values_that_are_not_config_values_are_reported() {
-    let err = parse("bad.toml", "[optimizer]\nname = \"SGD\"\nlr = { x = 1 }\n").unwrap_err();
+    let err = parse("bad.toml", "[optimizer]\nname = \"SGD\"\nlr = 1979-05-27\n").unwrap_err();
     assert!(err.contains("`lr`"), "{err}");
-    let err = parse(
-        "bad.json",
-        r#"{"optimizer": {"name": "SGD", "lr": {"x": 1}}}"#,
-    )
-    .unwrap_err();
-    assert!(err.contains("`lr`"), "{err}");
+    // A dict is a value (a wrapper's `base`), but not a number: building names the key.
+    for (file, text) in [
+        ("dict.toml", "[optimizer]\nname = \"SGD\"\nlr = { x = 1 }\n"),
+        (
+            "dict.json",
+            r#"{"optimizer": {"name": "SGD", "lr": {"x": 1}}}"#,
+        ),
+    ] {
+        let (config, _) = load(file, text);
+        let err = build_optimizer::<f32>(&[ParamGroup::new([[2]])], &config).unwrap_err();
+        assert_eq!(err.key(), Some("lr"), "{file}: {err}");
+    }
     let (config, _) = load(
         "ok.json",
         r#"{"optimizer": {"name": "Adam", "foreach": null}}"#,

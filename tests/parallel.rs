@@ -2,7 +2,9 @@
 //! single-thread kernel's bits, for parameters and state.
 #![cfg(feature = "rayon")]
 
-use optim_kernels::rules::{AdamW, Lion, Rule, Sgd};
+use optim_kernels::rules::{
+    AdamW, AdamWScheduleFree, BaseRule, Lion, Rule, ScheduleFreeWrapper, Sgd,
+};
 use optim_kernels::{Config, Optimizer, ParamGroup, bf16};
 
 fn check<R: Rule, P: optim_kernels::Element<Compute = f32, DefaultState = f32>>(
@@ -21,9 +23,11 @@ fn check<R: Rule, P: optim_kernels::Element<Compute = f32, DefaultState = f32>>(
     let mut serial_p = init;
     let mut serial_state = vec![0.0f32; rule.state_len(n)];
     let mut step = 0;
+    let mut schedule = R::Schedule::default();
     for _ in 0..3 {
         opt.step(&mut params, &[Some(&grad[..])]).unwrap();
-        rule.step(&mut step, &mut serial_p, &grad, &mut serial_state)
+        let sc = rule.begin_step(&mut schedule);
+        rule.step_with(&sc, &mut step, &mut serial_p, &grad, &mut serial_state)
             .unwrap();
     }
     let bits = |v: &[P]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
@@ -75,5 +79,33 @@ fn parallel_step_equals_the_single_thread_kernel_bitwise() {
     check::<_, f32>(
         Config::new("Lion").set("lr", 1e-3).set("weight_decay", 0.1),
         lion,
+    );
+    let sf = AdamWScheduleFree {
+        lr: 1e-2,
+        warmup_steps: 2,
+        weight_decay: 0.1,
+        ..AdamWScheduleFree::DEFAULT
+    };
+    check::<_, bf16>(
+        Config::new("AdamWScheduleFree")
+            .set("lr", 1e-2)
+            .set("warmup_steps", 2)
+            .set("weight_decay", 0.1),
+        sf,
+    );
+    let wrapper = ScheduleFreeWrapper::new(BaseRule::Sgd(Sgd {
+        lr: 0.1,
+        momentum: 0.9,
+        ..Sgd::DEFAULT
+    }));
+    check::<_, f32>(
+        Config::new("ScheduleFreeWrapper").set(
+            "base",
+            Config::new("SGD")
+                .set("lr", 0.1)
+                .set("momentum", 0.9)
+                .to_dict(),
+        ),
+        wrapper,
     );
 }

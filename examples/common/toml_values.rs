@@ -17,7 +17,12 @@ pub fn toml_to_value(key: &str, v: &toml::Value) -> Result<Value, String> {
                 .map(|(i, v)| toml_to_value(&format!("{key}[{i}]"), v))
                 .collect::<Result<_, _>>()?,
         ),
-        toml::Value::Datetime(_) | toml::Value::Table(_) => {
+        toml::Value::Table(t) => Value::Dict(
+            t.iter()
+                .map(|(k, v)| Ok((k.clone(), toml_to_value(&format!("{key}.{k}"), v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        toml::Value::Datetime(_) => {
             return Err(format!("`{key}`: a {} is not a config value", v.type_str()));
         }
     })

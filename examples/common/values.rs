@@ -36,6 +36,10 @@ pub fn json_to_value(key: &str, v: &serde_json::Value) -> Result<Value, String> 
                 .map(|(i, v)| json_to_value(&format!("{key}[{i}]"), v))
                 .collect::<Result<_, _>>()?,
         ),
-        J::Object(_) => return Err(format!("`{key}`: an object is not a config value")),
+        J::Object(m) => Value::Dict(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), json_to_value(&format!("{key}.{k}"), v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
     })
 }

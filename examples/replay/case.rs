@@ -298,9 +298,40 @@ macro_rules! half_replay {
 half_replay!(bf16);
 half_replay!(f16);
 
-/// Runs a case through `build_optimizer` with parameters of type `P` (default state type).
-pub fn run_typed<P: ReplayElement>(case: &Case) -> Result<Outcome, optim_kernels::Error> {
-    // The optimizer orders tensors group by group; `order[j]` is the case index of tensor j.
+/// An optimizer built from a case's header, with its parameters in the optimizer's tensor order
+/// (`order[j]` is the case index of tensor `j`: the optimizer orders tensors group by group).
+pub struct Setup<P: Element> {
+    pub opt: Optimizer<P>,
+    pub order: Vec<usize>,
+    pub params: Vec<Vec<P>>,
+}
+
+#[allow(dead_code)] // used by tests/replay.rs
+impl<P: Element> Setup<P> {
+    /// Tensors (optimizer order) back in case order, as f64.
+    pub fn snapshot(&self, tensors: &[Vec<P>]) -> Vec<Vec<f64>> {
+        let mut out = vec![Vec::new(); self.order.len()];
+        for (j, &i) in self.order.iter().enumerate() {
+            out[i] = tensors[j].iter().map(|x| x.to_f64()).collect();
+        }
+        out
+    }
+
+    /// Case-order gradients in optimizer order.
+    pub fn grads(&self, grads: &[Option<Vec<f64>>]) -> Vec<Option<Vec<P>>> {
+        self.order
+            .iter()
+            .map(|&i| {
+                grads[i]
+                    .as_ref()
+                    .map(|g| g.iter().map(|&x| P::from_f64(x)).collect())
+            })
+            .collect()
+    }
+}
+
+/// Builds the optimizer of a case through `Optimizer::build` (the `build_optimizer` path).
+pub fn setup<P: Element>(case: &Case) -> Result<Setup<P>, optim_kernels::Error> {
     let order: Vec<usize> = case
         .groups
         .iter()
@@ -318,11 +349,21 @@ pub fn run_typed<P: ReplayElement>(case: &Case) -> Result<Outcome, optim_kernels
             })
         })
         .collect();
-    let mut opt = Optimizer::<P>::build(&groups, &case.config)?;
-    let mut params: Vec<Vec<P>> = order
+    let opt = Optimizer::<P>::build(&groups, &case.config)?;
+    let params = order
         .iter()
         .map(|&i| case.params[i].1.iter().map(|&x| P::from_f64(x)).collect())
         .collect();
+    Ok(Setup { opt, order, params })
+}
+
+/// Runs a case through `build_optimizer` with parameters of type `P` (default state type).
+pub fn run_typed<P: ReplayElement>(case: &Case) -> Result<Outcome, optim_kernels::Error> {
+    let Setup {
+        mut opt,
+        order,
+        mut params,
+    } = setup::<P>(case)?;
     let mut grads: Vec<Option<Vec<P>>> = vec![None; order.len()];
     let snapshot = |params: &Vec<Vec<P>>| -> Vec<Vec<f64>> {
         let mut out = vec![Vec::new(); order.len()];

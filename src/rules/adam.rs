@@ -25,11 +25,11 @@
 //! `exp_avg_sq`, and `max_exp_avg_sq` with amsgrad.
 
 use crate::drive::Body;
-use crate::element::Element;
+
 use crate::error::{Error, check};
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
-use crate::rules::{Lerp, Rule, Slots, const_bools, decoupled_decay, run_slots};
+use crate::rules::{Lerp, Rule, Visit, const_bools, decoupled_decay};
 
 /// `torch.optim.Adam` / `torch.optim.AdamW` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -260,20 +260,20 @@ impl Rule for Adam {
         Ok(())
     }
 
+    type Schedule = ();
+    type Scalars = ();
     #[inline]
-    fn update_slots_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: Slots<'_, S>)
-    where
-        P: Element,
-        S: Element<Compute = P::Compute>,
-        V: Lanes<Scalar = P::Compute>,
-    {
-        let c = Coeffs::<P::Compute>::new(self, step);
+    fn begin_step(&self, _: &mut ()) {}
+
+    #[inline]
+    fn visit_body<C: Real, F: Visit<C>>(&self, _: &(), step: u64, f: F) {
+        let c = Coeffs::<C>::new(self, step);
         const_bools!((L2 = c.l2, SMALL = c.m.small) => {
-            let k = Kernel::<P::Compute, L2, SMALL>(c);
+            let k = Kernel::<C, L2, SMALL>(c);
             if self.amsgrad {
-                run_slots::<P, S, _, V, 3>(&k, p, g, state);
+                f.visit::<_, 3>(&k)
             } else {
-                run_slots::<P, S, _, V, 2>(&k, p, g, state);
+                f.visit::<_, 2>(&k)
             }
         })
     }

@@ -12,10 +12,9 @@
 //!
 //! State slots: `exp_avg`, `exp_avg_sq`, and `max_exp_avg_sq` with amsgrad.
 
-use crate::element::Element;
 use crate::error::Error;
-use crate::lanes::Lanes;
-use crate::rules::{Adam, Rule, Slots};
+use crate::lanes::Real;
+use crate::rules::{Adam, Rule, Visit};
 
 /// `torch.optim.AdamW` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -114,15 +113,14 @@ impl Rule for AdamW {
     fn validate(&self) -> Result<(), Error> {
         self.to_adam().validate()
     }
+    type Schedule = ();
+    type Scalars = ();
     #[inline]
-    fn update_slots_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: Slots<'_, S>)
-    where
-        P: Element,
-        S: Element<Compute = P::Compute>,
-        V: Lanes<Scalar = P::Compute>,
-    {
-        self.to_adam()
-            .update_slots_with::<P, S, V>(step, p, g, state);
+    fn begin_step(&self, _: &mut ()) {}
+
+    #[inline]
+    fn visit_body<C: Real, F: Visit<C>>(&self, _: &(), step: u64, f: F) {
+        self.to_adam().visit_body(&(), step, f);
     }
 }
 

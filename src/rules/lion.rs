@@ -13,11 +13,10 @@
 //! State: one slot, `exp_avg`. No step counter is needed by the math (ours counts anyway).
 
 use crate::drive::Body;
-use crate::element::Element;
+
 use crate::error::{Error, check};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, Slots, const_bools, decoupled_decay, run_slots};
-use num_traits::One;
+use crate::rules::{Rule, Visit, const_bools, decoupled_decay};
 
 /// lion-pytorch `Lion` hyperparameters (its names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -181,17 +180,15 @@ impl Rule for Lion {
         Ok(())
     }
 
+    type Schedule = ();
+    type Scalars = ();
     #[inline]
-    fn update_slots_with<P, S, V>(&self, _step: u64, p: &mut [P], g: &[P], state: Slots<'_, S>)
-    where
-        P: Element,
-        S: Element<Compute = P::Compute>,
-        V: Lanes<Scalar = P::Compute>,
-    {
-        let c = Coeffs::<P::Compute>::new(self);
-        const_bools!((DECAY = c.decay != P::Compute::one()) => {
-            run_slots::<P, S, _, V, 1>(&Kernel::<_, DECAY>(c), p, g, state)
-        });
+    fn begin_step(&self, _: &mut ()) {}
+
+    #[inline]
+    fn visit_body<C: Real, F: Visit<C>>(&self, _: &(), _step: u64, f: F) {
+        let c = Coeffs::<C>::new(self);
+        const_bools!((DECAY = c.decay != C::one()) => f.visit::<_, 1>(&Kernel::<_, DECAY>(c)));
     }
 }
 

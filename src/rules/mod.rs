@@ -21,19 +21,27 @@
 //! reference's initial state for every rule here (SGD's momentum buffer is written from the first
 //! gradient, as in PyTorch, so its initial contents are never read).
 
-use crate::drive::Body;
+use crate::drive::{Body, HeadBody};
 use crate::element::Element;
 use crate::error::Error;
 use crate::lanes::{Lanes, Real};
+use core::marker::PhantomData;
 
 pub mod adam;
 pub mod adamw;
+pub mod base;
 pub mod lion;
+pub mod schedule_free;
 pub mod sgd;
 
 pub use adam::Adam;
 pub use adamw::AdamW;
+pub use base::BaseRule;
 pub use lion::Lion;
+pub use schedule_free::{
+    AdamWScheduleFree, AdamWScheduleFreePaper, AdamWScheduleFreeReference, RAdamScheduleFree,
+    Schedule, ScheduleFreeWrapper, SgdScheduleFree, SgdScheduleFreeReference,
+};
 pub use sgd::Sgd;
 
 mod sealed {
@@ -42,6 +50,14 @@ mod sealed {
     impl Sealed for super::Adam {}
     impl Sealed for super::AdamW {}
     impl Sealed for super::Lion {}
+    impl Sealed for super::BaseRule {}
+    impl Sealed for super::SgdScheduleFree {}
+    impl Sealed for super::SgdScheduleFreeReference {}
+    impl Sealed for super::AdamWScheduleFree {}
+    impl Sealed for super::AdamWScheduleFreePaper {}
+    impl Sealed for super::AdamWScheduleFreeReference {}
+    impl Sealed for super::RAdamScheduleFree {}
+    impl<B: super::Rule> Sealed for super::ScheduleFreeWrapper<B> {}
 }
 
 /// An elementwise update rule: the hyperparameters of one parameter group and its kernel.
@@ -70,15 +86,67 @@ pub trait Rule:
     /// [`Error::InvalidValue`] or [`Error::Conflict`] naming the key.
     fn validate(&self) -> Result<(), Error>;
 
+    /// State a parameter group carries from one step to the next: schedule-free's `k`,
+    /// `lr_max` and `weight_sum` ([`Schedule`]); `()` for every rule without.
+    type Schedule: Clone + core::fmt::Debug + PartialEq + Default + Send + Sync + 'static;
+
+    /// Scalars computed once per group and step by [`begin_step`](Rule::begin_step) and shared
+    /// by the updates of the group's tensors (schedule-free: the scheduled lr and the averaging
+    /// weight); `()` for every rule without.
+    type Scalars: Copy + core::fmt::Debug + Send + Sync;
+
+    /// Starts one optimizer step of a parameter group: advances the group's schedule and returns
+    /// the scalars for [`step_with`](Rule::step_with). Call it exactly once per step and group,
+    /// whether or not the group's tensors have gradients (as PyTorch advances a group's `k`).
+    fn begin_step(&self, schedule: &mut Self::Schedule) -> Self::Scalars;
+
+    /// Whether the rule keeps different parameters for training and for evaluation
+    /// (schedule-free: `y` and `x`); see [`to_eval`](Rule::to_eval).
+    #[inline]
+    fn has_modes(&self) -> bool {
+        false
+    }
+
+    /// Whether every tensor must have a gradient at every step (schedulefree's
+    /// `ScheduleFreeWrapperReference` moves tensors without one, which this crate does not
+    /// reproduce; it refuses such steps instead).
+    #[inline]
+    fn needs_every_grad(&self) -> bool {
+        false
+    }
+
+    /// Hands the rule's body for this step to `f` (the kernel hook wrappers compose with).
+    #[doc(hidden)]
+    fn visit_body<C: Real, F: Visit<C>>(&self, scalars: &Self::Scalars, step: u64, f: F);
+
     /// Applies one update with lane type `V`, the state given slot by slot (the first
     /// `self.slots()` entries, each of `p.len()` elements; the rest empty). Lets a caller update a
     /// tensor in independent pieces (e.g. across threads).
     #[doc(hidden)]
-    fn update_slots_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: Slots<'_, S>)
-    where
+    #[inline]
+    fn update_slots_with<P, S, V>(
+        &self,
+        scalars: &Self::Scalars,
+        step: u64,
+        p: &mut [P],
+        g: &[P],
+        state: Slots<'_, S>,
+    ) where
         P: Element,
         S: Element<Compute = P::Compute>,
-        V: Lanes<Scalar = P::Compute>;
+        V: Lanes<Scalar = P::Compute>,
+    {
+        self.visit_body::<P::Compute, _>(
+            scalars,
+            step,
+            RunSlots::<P, S, V> {
+                p,
+                g,
+                state,
+                _lanes: PhantomData,
+            },
+        );
+    }
 
     /// Applies one update with lane type `V` (the SIMD-vs-scalar tests pick `V`).
     ///
@@ -86,19 +154,22 @@ pub trait Rule:
     /// `state.len() == self.slots() * p.len()`.
     #[doc(hidden)]
     #[inline]
-    fn update_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: &mut [S])
-    where
+    fn update_with<P, S, V>(
+        &self,
+        scalars: &Self::Scalars,
+        step: u64,
+        p: &mut [P],
+        g: &[P],
+        state: &mut [S],
+    ) where
         P: Element,
         S: Element<Compute = P::Compute>,
         V: Lanes<Scalar = P::Compute>,
     {
-        let n = p.len();
-        if n == 0 {
+        if p.is_empty() {
             return;
         }
-        let mut it = state.chunks_exact_mut(n);
-        let slots: Slots<'_, S> = core::array::from_fn(|_| it.next().unwrap_or_default());
-        self.update_slots_with::<P, S, V>(step, p, g, slots);
+        self.update_slots_with::<P, S, V>(scalars, step, p, g, split_slots(state, p.len()));
     }
 
     /// Number of state elements for a tensor of `n` elements.
@@ -107,7 +178,37 @@ pub trait Rule:
         self.slots().saturating_mul(n)
     }
 
-    /// One update of one tensor: advances `step` (saturating) and updates `p` and `state` in place.
+    /// One update of one tensor within a step started by [`begin_step`](Rule::begin_step):
+    /// advances the tensor's own `step` count (saturating) and updates `p` and `state` in place.
+    ///
+    /// Allocation-free and `no_std`. The state must start zeroed (or restored from a previous
+    /// run); a schedule-free rule initialises `z` from `p` on the tensor's first update.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] (tensor 0) if `g` or `state` have the wrong length; nothing is
+    /// written then.
+    #[inline]
+    fn step_with<P, S>(
+        &self,
+        scalars: &Self::Scalars,
+        step: &mut u64,
+        p: &mut [P],
+        g: &[P],
+        state: &mut [S],
+    ) -> Result<(), Error>
+    where
+        P: Element,
+        S: Element<Compute = P::Compute>,
+    {
+        check_lengths(0, self.state_len(p.len()), p.len(), g.len(), state.len())?;
+        *step = step.saturating_add(1);
+        self.update_with::<P, S, <P::Compute as Real>::Vector>(scalars, *step, p, g, state);
+        Ok(())
+    }
+
+    /// One update of one tensor, for rules without a per-group schedule: advances `step`
+    /// (saturating) and updates `p` and `state` in place. (Schedule-free rules use
+    /// [`begin_step`](Rule::begin_step) and [`step_with`](Rule::step_with).)
     ///
     /// Allocation-free and `no_std`. The state must start zeroed (or restored from a previous run).
     ///
@@ -117,13 +218,144 @@ pub trait Rule:
     #[inline]
     fn step<P, S>(&self, step: &mut u64, p: &mut [P], g: &[P], state: &mut [S]) -> Result<(), Error>
     where
+        Self: Rule<Schedule = ()>,
         P: Element,
         S: Element<Compute = P::Compute>,
     {
-        check_lengths(0, self.state_len(p.len()), p.len(), g.len(), state.len())?;
-        *step = step.saturating_add(1);
-        self.update_with::<P, S, <P::Compute as Real>::Vector>(*step, p, g, state);
+        let scalars = self.begin_step(&mut ());
+        self.step_with(&scalars, step, p, g, state)
+    }
+
+    /// Switches one tensor from training to evaluation parameters in place (schedule-free's
+    /// `eval()`: `y` → `x`). `step` is the tensor's step count: a tensor that has never been
+    /// updated has no state and is left as it is, as in the reference. A no-op for rules without
+    /// modes.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `state` has the wrong length; nothing is written then.
+    #[inline]
+    fn to_eval<P, S>(&self, step: u64, p: &mut [P], state: &[S]) -> Result<(), Error>
+    where
+        P: Element,
+        S: Element<Compute = P::Compute>,
+    {
+        check_lengths(0, self.state_len(p.len()), p.len(), p.len(), state.len())?;
+        if step > 0 && !p.is_empty() {
+            self.switch_mode_with::<P, S, <P::Compute as Real>::Vector>(Mode::Eval, p, state);
+        }
         Ok(())
+    }
+
+    /// Switches one tensor from evaluation back to training parameters in place (schedule-free's
+    /// `train()`: `x` → `y`); see [`to_eval`](Rule::to_eval).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `state` has the wrong length; nothing is written then.
+    #[inline]
+    fn to_train<P, S>(&self, step: u64, p: &mut [P], state: &[S]) -> Result<(), Error>
+    where
+        P: Element,
+        S: Element<Compute = P::Compute>,
+    {
+        check_lengths(0, self.state_len(p.len()), p.len(), p.len(), state.len())?;
+        if step > 0 && !p.is_empty() {
+            self.switch_mode_with::<P, S, <P::Compute as Real>::Vector>(Mode::Train, p, state);
+        }
+        Ok(())
+    }
+
+    /// Writes the evaluation parameters of one tensor into `out` from its training parameters
+    /// `p` and state, touching neither: bit for bit what [`to_eval`](Rule::to_eval) would leave
+    /// in `p`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `state` or `out` has the wrong length; nothing is written then.
+    #[inline]
+    fn eval_params_into<P, S>(
+        &self,
+        step: u64,
+        p: &[P],
+        state: &[S],
+        out: &mut [P],
+    ) -> Result<(), Error>
+    where
+        P: Element,
+        S: Element<Compute = P::Compute>,
+    {
+        check_lengths(0, self.state_len(p.len()), p.len(), out.len(), state.len())?;
+        out.copy_from_slice(p);
+        if step > 0 && !p.is_empty() {
+            self.switch_mode_with::<P, S, <P::Compute as Real>::Vector>(Mode::Eval, out, state);
+        }
+        Ok(())
+    }
+
+    /// The mode switch of one tensor that has state, with lane type `V`; lengths are valid.
+    #[doc(hidden)]
+    #[inline]
+    fn switch_mode_with<P, S, V>(&self, mode: Mode, p: &mut [P], state: &[S])
+    where
+        P: Element,
+        S: Element<Compute = P::Compute>,
+        V: Lanes<Scalar = P::Compute>,
+    {
+        let _ = (mode, p, state);
+    }
+}
+
+/// The two parameter sets of a rule with modes (schedule-free).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Training parameters (schedule-free: `y`, where gradients are evaluated).
+    Train,
+    /// Evaluation parameters (schedule-free: the average `x`).
+    Eval,
+}
+
+/// Cuts a tensor's state into its slots.
+#[inline]
+fn split_slots<S>(state: &mut [S], n: usize) -> Slots<'_, S> {
+    let mut it = state.chunks_exact_mut(n);
+    core::array::from_fn(|_| it.next().unwrap_or_default())
+}
+
+/// Receives a rule's body for one step (see [`Rule::visit_body`]).
+#[doc(hidden)]
+pub trait Visit<C: Real> {
+    /// A rule's own body with `K` state slots.
+    fn visit<B: Body<C, K>, const K: usize>(self, body: &B);
+    /// A body with `J` head slots in front of `K` rule slots (a wrapper around a rule).
+    fn visit_head<B: HeadBody<C, J, K>, const J: usize, const K: usize>(self, body: &B);
+}
+
+/// The visitor that runs a body over a tensor's slots.
+struct RunSlots<'a, P, S, V> {
+    p: &'a mut [P],
+    g: &'a [P],
+    state: Slots<'a, S>,
+    _lanes: PhantomData<V>,
+}
+
+impl<P, S, V> Visit<P::Compute> for RunSlots<'_, P, S, V>
+where
+    P: Element,
+    S: Element<Compute = P::Compute>,
+    V: Lanes<Scalar = P::Compute>,
+{
+    #[inline]
+    fn visit<B: Body<P::Compute, K>, const K: usize>(self, body: &B) {
+        self.visit_head::<B, 0, K>(body);
+    }
+
+    #[inline]
+    fn visit_head<B: HeadBody<P::Compute, J, K>, const J: usize, const K: usize>(self, body: &B) {
+        if self.p.is_empty() {
+            return;
+        }
+        let mut it = self.state.into_iter();
+        let h: [&mut [S]; J] = core::array::from_fn(|_| it.next().unwrap_or_default());
+        let s: [&mut [S]; K] = core::array::from_fn(|_| it.next().unwrap_or_default());
+        crate::drive::run_with::<P, S, B, V, J, K>(body, self.p, self.g, h, s);
     }
 }
 
@@ -155,33 +387,13 @@ pub(crate) fn check_lengths(
     Ok(())
 }
 
-/// The most state slots any rule has.
-pub const MAX_SLOTS: usize = 3;
+/// The most state slots any rule has (the schedule-free reference wrapper: `z`, `x` and three
+/// slots of its base rule).
+pub const MAX_SLOTS: usize = 5;
 
 /// A tensor's state slot by slot: the first `slots()` entries hold `n` elements each, the rest
 /// are empty.
 pub type Slots<'a, S> = [&'a mut [S]; MAX_SLOTS];
-
-/// Runs `body` with lane type `V` over the first `K` slots.
-#[inline(always)]
-pub(crate) fn run_slots<P, S, B, V, const K: usize>(
-    body: &B,
-    p: &mut [P],
-    g: &[P],
-    state: Slots<'_, S>,
-) where
-    P: Element,
-    S: Element<Compute = P::Compute>,
-    B: Body<P::Compute, K>,
-    V: Lanes<Scalar = P::Compute>,
-{
-    if p.is_empty() {
-        return;
-    }
-    let mut it = state.into_iter();
-    let slots: [&mut [S]; K] = core::array::from_fn(|_| it.next().unwrap_or_default());
-    crate::drive::run_with::<P, S, B, V, K>(body, p, g, slots);
-}
 
 /// Runs `$body` with each boolean expression turned into a `const` of the given name, so that a
 /// rule's per-step flags become const generic parameters of its body: every loop the compiler

@@ -15,10 +15,10 @@
 //! State: one slot, `momentum_buffer`, when `momentum ≠ 0`; none otherwise.
 
 use crate::drive::Body;
-use crate::element::Element;
+
 use crate::error::{Error, check};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, Slots, const_bools, run_slots};
+use crate::rules::{Rule, Visit, const_bools};
 
 /// `torch.optim.SGD` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -210,23 +210,21 @@ impl Rule for Sgd {
         Ok(())
     }
 
+    type Schedule = ();
+    type Scalars = ();
     #[inline]
-    fn update_slots_with<P, S, V>(&self, step: u64, p: &mut [P], g: &[P], state: Slots<'_, S>)
-    where
-        P: Element,
-        S: Element<Compute = P::Compute>,
-        V: Lanes<Scalar = P::Compute>,
-    {
-        let c = Coeffs::<P::Compute>::new(self);
+    fn begin_step(&self, _: &mut ()) {}
+
+    #[inline]
+    fn visit_body<C: Real, F: Visit<C>>(&self, _: &(), step: u64, f: F) {
+        let c = Coeffs::<C>::new(self);
         let wd = self.weight_decay != 0.0;
         if Sgd::slots(self) == 0 {
-            const_bools!((WD = wd) => {
-                run_slots::<P, S, _, V, 0>(&Kernel::<_, WD, false, false>(c), p, g, state)
-            });
+            const_bools!((WD = wd) => f.visit::<_, 0>(&Kernel::<_, WD, false, false>(c)));
         } else {
             let first = step <= 1;
             const_bools!((WD = wd, FIRST = first, NESTEROV = self.nesterov) => {
-                run_slots::<P, S, _, V, 1>(&Kernel::<_, WD, FIRST, NESTEROV>(c), p, g, state)
+                f.visit::<_, 1>(&Kernel::<_, WD, FIRST, NESTEROV>(c))
             });
         }
     }

@@ -26,9 +26,15 @@ fn run<R: Rule, P: Element, S: Element<Compute = P::Compute>>(
 ) -> Result<(), TestCaseError> {
     let mut p = case.p.clone();
     let mut counter = case.step - 1;
+    let mut schedule = R::Schedule::default();
     for g in &case.grads {
         let before = p.clone();
-        prop_assert!(case.rule.step(&mut counter, &mut p, g, &mut state).is_ok());
+        let sc = case.rule.begin_step(&mut schedule);
+        prop_assert!(
+            case.rule
+                .step_with(&sc, &mut counter, &mut p, g, &mut state)
+                .is_ok()
+        );
         after(&before, &p, &state)?;
     }
     Ok(())
@@ -215,7 +221,12 @@ fn v_nonnegative<R: Rule, P: TestElement, S: TestElement<Compute = P::Compute>>(
         if !(finite(&all) && finite(&st)) {
             break;
         }
-        prop_assert!(case.rule.step(&mut counter, &mut p, g, &mut state).is_ok());
+        let sc = case.rule.begin_step(&mut R::Schedule::default());
+        prop_assert!(
+            case.rule
+                .step_with(&sc, &mut counter, &mut p, g, &mut state)
+                .is_ok()
+        );
         for (j, x) in state.iter().enumerate().skip(n) {
             let x = x.as_f64();
             prop_assert!(
@@ -545,10 +556,20 @@ fn independent_of_slicing<R: Rule, P: TestElement, S: TestElement<Compute = P::C
     let (mut pl, mut pr) = (case.p[..at].to_vec(), case.p[at..].to_vec());
     let (mut sl, mut sr) = split_state(&case.state, n, at);
     let (mut t, mut tl, mut tr) = (case.step - 1, case.step - 1, case.step - 1);
+    let mut schedule = R::Schedule::default();
     for g in &case.grads {
-        prop_assert!(case.rule.step(&mut t, &mut p, g, &mut s).is_ok());
-        prop_assert!(case.rule.step(&mut tl, &mut pl, &g[..at], &mut sl).is_ok());
-        prop_assert!(case.rule.step(&mut tr, &mut pr, &g[at..], &mut sr).is_ok());
+        let sc = case.rule.begin_step(&mut schedule);
+        prop_assert!(case.rule.step_with(&sc, &mut t, &mut p, g, &mut s).is_ok());
+        prop_assert!(
+            case.rule
+                .step_with(&sc, &mut tl, &mut pl, &g[..at], &mut sl)
+                .is_ok()
+        );
+        prop_assert!(
+            case.rule
+                .step_with(&sc, &mut tr, &mut pr, &g[at..], &mut sr)
+                .is_ok()
+        );
         let joined: Vec<P> = pl.iter().chain(&pr).copied().collect();
         same_bits("param", &p, &joined)?;
         let (el, er) = split_state(&s, n, at);

@@ -27,12 +27,19 @@ where
     let n = case.p.len();
     let (mut p_simd, mut s_simd) = (case.p.clone(), case.state.clone());
     let (mut p_scalar, mut s_scalar) = (case.p.clone(), case.state.clone());
+    let mut schedule = R::Schedule::default();
     for (k, g) in case.grads.iter().enumerate() {
         let t = case.step_of(k);
+        let sc = case.rule.begin_step(&mut schedule);
+        case.rule.update_with::<P, S, <P::Compute as Real>::Vector>(
+            &sc,
+            t,
+            &mut p_simd,
+            g,
+            &mut s_simd,
+        );
         case.rule
-            .update_with::<P, S, <P::Compute as Real>::Vector>(t, &mut p_simd, g, &mut s_simd);
-        case.rule
-            .update_with::<P, S, P::Compute>(t, &mut p_scalar, g, &mut s_scalar);
+            .update_with::<P, S, P::Compute>(&sc, t, &mut p_scalar, g, &mut s_scalar);
         if let Some(i) = first_difference(&p_simd, &p_scalar) {
             return Err(TestCaseError::fail(format!(
                 "update {k} (step {t}), param {i} of {n}: SIMD {:?} ({:#x}) != scalar {:?} ({:#x}); \
@@ -118,7 +125,7 @@ fn nan_payload_is_the_same_on_both_paths() {
     let (mut p_simd, mut p_scalar) = (p, p);
     let (mut s_simd, mut s_scalar) = ([0.0f32; 16], [0.0f32; 16]);
     let h = Adam::ADAM;
-    h.update_with::<f32, f32, <f32 as Real>::Vector>(1, &mut p_simd, &g, &mut s_simd);
-    h.update_with::<f32, f32, f32>(1, &mut p_scalar, &g, &mut s_scalar);
+    h.update_with::<f32, f32, <f32 as Real>::Vector>(&(), 1, &mut p_simd, &g, &mut s_simd);
+    h.update_with::<f32, f32, f32>(&(), 1, &mut p_scalar, &g, &mut s_scalar);
     assert_eq!(p_simd.map(f32::to_bits), p_scalar.map(f32::to_bits));
 }

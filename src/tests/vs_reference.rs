@@ -166,7 +166,12 @@ where
         case.rule.reference(t, &mut pr, &g0, &mut sr);
 
         let mut counter = t - 1;
-        prop_assert!(case.rule.step(&mut counter, &mut p, g, &mut state).is_ok());
+        let sc = case.rule.begin_step(&mut Default::default());
+        prop_assert!(
+            case.rule
+                .step_with(&sc, &mut counter, &mut p, g, &mut state)
+                .is_ok()
+        );
         prop_assert_eq!(counter, t);
 
         for i in 0..n {
