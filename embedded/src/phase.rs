@@ -1,0 +1,267 @@
+//! A training phase: one optimizer fine-tunes the head from its initial weights for a few epochs.
+//!
+//! [`run_phase`] is generic over the optimizer ([`Optimizer`]) and the parameter type (`f32`,
+//! `bf16`); optimizer state is always f32. Each phase is one call.
+
+use optim_kernels::rules::Rule;
+use optim_kernels::{Element, Error};
+
+use crate::fmt::Dec;
+use crate::model::{self, Head, Metrics, N_TRAIN, Split, TENSOR_DECAY, TENSOR_NAMES};
+use cortex_m_semihosting::hprintln;
+
+/// Samples per optimizer step.
+pub const BATCH: usize = 16;
+
+/// An optimizer as a training phase drives it: per-tensor steps over caller-owned state, and the
+/// switch between the point that is trained and the point that is evaluated.
+pub trait Optimizer {
+    /// The rule's name, for messages.
+    fn name(&self) -> &'static str;
+
+    /// State elements (f32) for a tensor of `n` elements.
+    fn state_len(&self, n: usize) -> usize;
+
+    /// One update of tensor `tensor` of the head.
+    ///
+    /// # Errors
+    /// The crate's [`Error`] (e.g. a state slice of the wrong length).
+    fn step<P: Element<Compute = f32>>(
+        &mut self,
+        tensor: usize,
+        p: &mut [P],
+        g: &[P],
+        state: &mut [f32],
+    ) -> Result<(), Error>;
+
+    /// Before evaluation: put tensor `tensor` at the point to evaluate. The rules whose
+    /// parameters are that point already (AdamW, Lion) do nothing; Schedule-Free's `eval()`
+    /// moves them from y to x.
+    ///
+    /// # Errors
+    /// The crate's [`Error`].
+    fn eval<P: Element<Compute = f32>>(
+        &mut self,
+        _tensor: usize,
+        _p: &mut [P],
+        _state: &mut [f32],
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// After evaluation: back to the point that is trained (Schedule-Free's `train()`).
+    ///
+    /// # Errors
+    /// The crate's [`Error`].
+    fn train<P: Element<Compute = f32>>(
+        &mut self,
+        _tensor: usize,
+        _p: &mut [P],
+        _state: &mut [f32],
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// An elementwise [`Rule`] applied tensor by tensor, with two parameter groups (weights with
+/// weight decay, biases without) and a step counter per tensor, as `torch.optim` keeps them.
+pub struct PerTensor<R> {
+    decay: R,
+    no_decay: R,
+    steps: [u64; 4],
+}
+
+impl<R: Rule> PerTensor<R> {
+    /// `decay` for the weights, `no_decay` for the biases; both validated as the builder would.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] or [`Error::Conflict`] naming the key.
+    pub fn new(decay: R, no_decay: R) -> Result<Self, Error> {
+        decay.validate()?;
+        no_decay.validate()?;
+        Ok(PerTensor {
+            decay,
+            no_decay,
+            steps: [0; 4],
+        })
+    }
+}
+
+impl<R: Rule> Optimizer for PerTensor<R> {
+    fn name(&self) -> &'static str {
+        self.decay.name()
+    }
+
+    fn state_len(&self, n: usize) -> usize {
+        // Both groups have the same slots unless their amsgrad flags differ; take the larger so
+        // a mismatch is reported by `step` (ShapeMismatch) rather than overrunning anything.
+        self.decay.state_len(n).max(self.no_decay.state_len(n))
+    }
+
+    fn step<P: Element<Compute = f32>>(
+        &mut self,
+        tensor: usize,
+        p: &mut [P],
+        g: &[P],
+        state: &mut [f32],
+    ) -> Result<(), Error> {
+        let len = self.steps.len();
+        let (Some(step), Some(decay)) = (self.steps.get_mut(tensor), TENSOR_DECAY.get(tensor))
+        else {
+            return Err(Error::IndexOutOfRange {
+                what: "tensor",
+                index: tensor,
+                len,
+            });
+        };
+        let rule = if *decay { &self.decay } else { &self.no_decay };
+        rule.step(step, p, g, state)
+    }
+}
+
+/// The buffers one phase trains in, all `static` (see `main`).
+pub struct Buffers<'a, P> {
+    /// The trainable head, in the phase's parameter type.
+    pub head: &'a mut Head<P>,
+    /// Its gradient, in the parameter type (what the rule reads).
+    pub grad: &'a mut Head<P>,
+    /// The batch gradient accumulated in f32 (rounded once into `grad`).
+    pub acc: &'a mut Head<f32>,
+    /// Optimizer state for the whole head (f32); its first `Σ state_len(tensor)` elements used.
+    pub state: &'a mut [f32],
+}
+
+/// Why a phase stopped: the crate's error and the tensor it concerns.
+pub struct Failure {
+    /// The tensor's name (`fc2.weight`, ...).
+    pub tensor: Option<&'static str>,
+    /// The crate's error.
+    pub error: Error,
+}
+
+impl core::fmt::Display for Failure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.tensor {
+            Some(tensor) => write!(f, "{tensor}: {}", self.error),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+/// Held-out metrics before and after a phase.
+pub struct Outcome {
+    /// Before the first step.
+    pub before: Metrics,
+    /// After the last epoch.
+    pub after: Metrics,
+}
+
+/// Calls `f(tensor, p, g, state)` for each tensor of the head with its slice of the state,
+/// tensor after tensor (state laid out as `state_len(tensor 0) | state_len(tensor 1) | ...`).
+/// An error names the tensor.
+fn for_each_tensor<P, O>(
+    opt: &mut O,
+    head: &mut Head<P>,
+    grad: Option<&Head<P>>,
+    mut state: &mut [f32],
+    mut f: impl FnMut(&mut O, usize, &mut [P], &[P], &mut [f32]) -> Result<(), Error>,
+) -> Result<(), Failure>
+where
+    P: Element<Compute = f32>,
+    O: Optimizer,
+{
+    let grads = grad.map(Head::tensors);
+    for (t, p) in head.tensors_mut().into_iter().enumerate() {
+        let g = grads.and_then(|g| g.get(t).copied()).unwrap_or_default();
+        // A buffer too short is not cut here: the rule gets what there is and reports the
+        // mismatch (expected vs found) as an error.
+        let at = opt.state_len(p.len()).min(state.len());
+        let (s, rest) = core::mem::take(&mut state).split_at_mut(at);
+        state = rest;
+        f(opt, t, p, g, s).map_err(|error| Failure {
+            tensor: TENSOR_NAMES.get(t).copied(),
+            error,
+        })?;
+    }
+    Ok(())
+}
+
+/// Evaluates the head at the optimizer's evaluation point (`eval()` … `train()` around it).
+fn evaluate<P, O>(opt: &mut O, head: &mut Head<P>, state: &mut [f32]) -> Result<Metrics, Failure>
+where
+    P: Element<Compute = f32>,
+    O: Optimizer,
+{
+    for_each_tensor(opt, head, None, state, |o, t, p, _, s| o.eval(t, p, s))?;
+    let metrics = model::evaluate(head);
+    for_each_tensor(opt, head, None, state, |o, t, p, _, s| o.train(t, p, s))?;
+    Ok(metrics)
+}
+
+/// Position in the training set of the `k`-th sample of an epoch: a different order every
+/// epoch (a stride coprime to `N_TRAIN`, shifted per epoch) without an index buffer in RAM.
+fn order(epoch: usize, k: usize) -> usize {
+    const STRIDE: usize = 97; // prime: coprime to N_TRAIN unless it divides it
+    const _: () = assert!(
+        !N_TRAIN.is_multiple_of(STRIDE),
+        "STRIDE must be coprime to N_TRAIN"
+    );
+    (k * STRIDE + epoch * 31) % N_TRAIN
+}
+
+/// Fine-tunes the head from its initial weights with `opt` for `epochs` epochs, printing the
+/// training loss and the held-out loss and accuracy after every epoch.
+///
+/// # Errors
+/// The first error of the optimizer, with the tensor it concerns.
+pub fn run_phase<O: Optimizer, P: Element<Compute = f32>>(
+    opt: &mut O,
+    bufs: Buffers<'_, P>,
+    epochs: usize,
+) -> Result<Outcome, Failure> {
+    let Buffers {
+        head,
+        grad,
+        acc,
+        state,
+    } = bufs;
+    head.load_initial();
+    state.fill(0.0);
+    let name = opt.name();
+    let before = evaluate(opt, head, state)?;
+    hprintln!(
+        "{name:<6} {:<4} epoch {:>2}  train loss      -  eval loss {}  eval acc {:>5}%",
+        P::NAME,
+        0,
+        Dec(before.loss, 4),
+        Dec(100.0 * before.accuracy, 1),
+    );
+    let mut after = before;
+    for epoch in 1..=epochs {
+        let mut train_loss = 0.0f32;
+        let batches = N_TRAIN / BATCH;
+        for batch in 0..batches {
+            acc.fill(0.0);
+            let mut loss = 0.0f32;
+            for k in batch * BATCH..(batch + 1) * BATCH {
+                if let Some((x, label)) = model::sample(Split::Train, order(epoch, k)) {
+                    loss += model::loss_and_grad(head, x, label, 1.0 / BATCH as f32, acc);
+                }
+            }
+            train_loss += loss / BATCH as f32;
+            grad.round_from(acc);
+            for_each_tensor(opt, head, Some(grad), state, |o, t, p, g, s| {
+                o.step(t, p, g, s)
+            })?;
+        }
+        after = evaluate(opt, head, state)?;
+        hprintln!(
+            "{name:<6} {:<4} epoch {epoch:>2}  train loss {}  eval loss {}  eval acc {:>5}%",
+            P::NAME,
+            Dec(train_loss / batches as f32, 4),
+            Dec(after.loss, 4),
+            Dec(100.0 * after.accuracy, 1),
+        );
+    }
+    Ok(Outcome { before, after })
+}
