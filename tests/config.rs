@@ -1,7 +1,10 @@
 //! The builder rejects every invalid config with an error naming the key (and group), and leaves
 //! nothing half-built; `set`/`step` errors leave the optimizer untouched.
 
-use optim_kernels::{Config, Error, Optimizer, ParamGroup, Value, build_optimizer};
+use optim_kernels::{
+    Config, Error, Optimizer, ParamGroup, Value, build_optimizer, optimizer_defaults,
+    optimizer_keys,
+};
 
 fn groups() -> Vec<ParamGroup> {
     vec![ParamGroup::new([[2, 3]]), ParamGroup::new([[4]])]
@@ -360,4 +363,152 @@ fn state_is_aligned_and_its_layout_restores_into_a_fresh_optimizer() {
     for i in 0..3 {
         assert_eq!(a.state(i), b.state(i));
     }
+}
+
+#[test]
+fn schedule_free_modes_are_enforced_and_errors_change_nothing() {
+    let groups = [
+        ParamGroup::new([[3]]),
+        ParamGroup::new([[2]]).set("lr", 0.01),
+    ];
+    let config = Config::new("AdamWScheduleFree").set("warmup_steps", 2);
+    let mut opt = build_optimizer::<f32>(&groups, &config).unwrap();
+    assert!(opt.has_modes() && opt.is_training());
+    let mut params = vec![vec![1.0f32, 2.0, 3.0], vec![0.5, -0.5]];
+    let grads = vec![Some(vec![0.1f32, -0.2, 0.3]), None];
+    opt.step(&mut params, &grads).unwrap();
+    // Each group's schedule advances once per step, gradients or not.
+    assert_eq!(opt.schedule(0).unwrap().k, 1);
+    assert_eq!(opt.schedule(1).unwrap().k, 1);
+    assert_eq!(opt.tensor_step(1), Some(0));
+
+    // Per-tensor stepping would advance the schedule per tensor: refused.
+    let before = opt.clone();
+    let err = opt
+        .step_tensor(0, &mut params[0].clone(), &[0.0; 3])
+        .unwrap_err();
+    assert!(matches!(err, Error::Mode { .. }), "{err}");
+    assert_eq!(opt, before);
+
+    // eval(): x in the parameters; stepping is refused and changes nothing.
+    let mut pure = params[0].clone();
+    opt.eval_params_into(0, &params[0], &mut pure).unwrap();
+    opt.eval(&mut params).unwrap();
+    assert!(!opt.is_training());
+    assert_eq!(params[0], pure, "eval_params_into == eval()");
+    assert_eq!(
+        params[1],
+        vec![0.5, -0.5],
+        "a tensor without state is untouched"
+    );
+    let (before, params_before) = (opt.clone(), params.clone());
+    let err = opt.step(&mut params, &grads).unwrap_err();
+    assert!(err.to_string().contains("train()"), "{err}");
+    assert_eq!((opt.clone(), params.clone()), (before, params_before));
+    // eval() twice is a no-op, as in schedulefree; train() goes back.
+    opt.eval(&mut params).unwrap();
+    assert_eq!(params[0], pure);
+    opt.train(&mut params).unwrap();
+    opt.step(&mut params, &grads).unwrap();
+    // A wrong tensor count in eval() is an error and leaves the mode alone.
+    assert!(opt.eval(&mut params[..1]).is_err());
+    assert!(opt.is_training());
+}
+
+#[test]
+fn schedule_free_wrapper_configs() {
+    let groups = [
+        ParamGroup::new([[4]]),
+        ParamGroup::new([[2]]).set("momentum", 0.5),
+    ];
+    let sgd = Config::new("SGD").set("lr", 0.1).set("momentum", 0.9);
+    let ok = Config::new("ScheduleFreeWrapper")
+        .set("base", sgd.to_dict())
+        .set("momentum", 0.8);
+    let opt = build_optimizer::<f64>(&groups, &ok).unwrap();
+    assert_eq!(opt.name(), "ScheduleFreeWrapper");
+    // Group keys are the base optimizer's (schedulefree reads the base's param groups).
+    assert_eq!(opt.lr(0), Some(0.1));
+    assert_eq!(opt.get(1, "momentum"), Some(Value::Float(0.5)));
+    assert!(
+        optimizer_keys("ScheduleFreeWrapper")
+            .unwrap()
+            .contains(&"base")
+    );
+    assert_eq!(
+        optimizer_defaults("schedulefreewrapper")
+            .unwrap()
+            .get("momentum"),
+        Some(&Value::Float(0.9))
+    );
+
+    let key_of = |c: Config| build_optimizer::<f32>(&groups, &c).unwrap_err();
+    let err = key_of(Config::new("ScheduleFreeWrapper"));
+    assert_eq!(err.key(), Some("base"), "{err}");
+    let err = key_of(Config::new("ScheduleFreeWrapper").set("base", "SGD"));
+    assert_eq!(err.key(), Some("base"), "{err}");
+    let err = key_of(
+        Config::new("ScheduleFreeWrapper").set("base", Config::new("AdamWScheduleFree").to_dict()),
+    );
+    assert_eq!(err.key(), Some("base"), "{err}");
+    let err = key_of(
+        Config::new("ScheduleFreeWrapper")
+            .set("base", sgd.to_dict())
+            .set("warmup_steps", 3),
+    );
+    assert_eq!(err.key(), Some("warmup_steps"), "{err}");
+    let err = key_of(
+        Config::new("ScheduleFreeWrapper")
+            .set("base", sgd.to_dict())
+            .set("momentum", 1.0),
+    );
+    assert_eq!(err.key(), Some("momentum"), "{err}");
+    let err = key_of(
+        Config::new("ScheduleFreeWrapper").set("base", sgd.clone().set("lr", -1.0).to_dict()),
+    );
+    assert_eq!(err.key(), Some("lr"), "{err}");
+
+    // The reference form moves tensors without gradients; that step is refused, unchanged.
+    let reference = Config::new("ScheduleFreeWrapperReference").set("base", sgd.to_dict());
+    let mut opt = build_optimizer::<f32>(&groups, &reference).unwrap();
+    let mut params = vec![vec![1.0f32; 4], vec![1.0f32; 2]];
+    let before = opt.clone();
+    let err = opt
+        .step(&mut params, &[Some(vec![0.1f32; 4]), None])
+        .unwrap_err();
+    assert!(matches!(err, Error::Mode { .. }), "{err}");
+    assert_eq!(opt, before);
+    assert_eq!(params, vec![vec![1.0f32; 4], vec![1.0f32; 2]]);
+}
+
+#[test]
+fn schedule_free_names_and_keys() {
+    let g = [ParamGroup::new([[2]])];
+    for name in [
+        "AdamWScheduleFreeClosure",
+        "sgdschedulefreeclosure",
+        "RAdamScheduleFreeClosure",
+    ] {
+        let err = build_optimizer::<f32>(&g, &Config::new(name)).unwrap_err();
+        assert_eq!(err.key(), Some("name"), "{name}: {err}");
+        assert!(err.to_string().contains("closure"), "{err}");
+    }
+    // warmup_steps is an integer count (an integral float is accepted, as Python would).
+    let sf = |v: Value| Config::new("AdamWScheduleFree").set("warmup_steps", v);
+    assert!(build_optimizer::<f32>(&g, &sf(Value::Float(3.0))).is_ok());
+    for bad in [Value::Int(-1), Value::Float(2.5), Value::Str("3".into())] {
+        let err = build_optimizer::<f32>(&g, &sf(bad)).unwrap_err();
+        assert_eq!(err.key(), Some("warmup_steps"), "{err}");
+    }
+    // RAdamScheduleFree has no warmup_steps (the rectification is its warmup).
+    let err = build_optimizer::<f32>(&g, &Config::new("RAdamScheduleFree").set("warmup_steps", 3))
+        .unwrap_err();
+    assert_eq!(err.key(), Some("warmup_steps"), "{err}");
+    // β₁ = 0 would make eval() divide by zero.
+    let err = build_optimizer::<f32>(
+        &g,
+        &Config::new("AdamWScheduleFree").set("betas", (0.0, 0.999)),
+    )
+    .unwrap_err();
+    assert_eq!(err.key(), Some("betas[0]"), "{err}");
 }

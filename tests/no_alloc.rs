@@ -60,6 +60,17 @@ fn configs() -> Vec<Config> {
         Config::new("Lion")
             .set("weight_decay", 0.1)
             .set("decoupled_weight_decay", true),
+        Config::new("SGDScheduleFree").set("weight_decay", 0.01),
+        Config::new("SGDScheduleFreeReference").set("warmup_steps", 5),
+        Config::new("AdamWScheduleFree")
+            .set("weight_decay", 0.01)
+            .set("warmup_steps", 10),
+        Config::new("AdamWScheduleFreePaper"),
+        Config::new("AdamWScheduleFreeReference").set("decay_at_z", true),
+        Config::new("RAdamScheduleFree").set("silent_sgd_phase", false),
+        Config::new("ScheduleFreeWrapper")
+            .set("weight_decay_at_y", 0.01)
+            .set("base", Config::new("Adam").set("amsgrad", true).to_dict()),
     ]
 }
 
@@ -83,10 +94,18 @@ fn steps_allocate_nothing<P: Element>() {
             .collect();
         let mut single = vec![P::default(); 3];
         let g1 = vec![P::default(); 3];
+        let mut eval_out = params[0].clone();
         let before = ALLOCATIONS.load(Ordering::SeqCst);
         for i in 0..100 {
             opt.step(&mut params, &grads).unwrap();
-            opt.step_tensor(1, &mut single, &g1).unwrap();
+            if opt.has_modes() {
+                // Schedule-free: eval()/train() and the pure evaluation view, every step.
+                opt.eval_params_into(0, &params[0], &mut eval_out).unwrap();
+                opt.eval(&mut params).unwrap();
+                opt.train(&mut params).unwrap();
+            } else {
+                opt.step_tensor(1, &mut single, &g1).unwrap();
+            }
             opt.set_lr(0, 1e-3 / (1.0 + i as f64)).unwrap();
         }
         let after = ALLOCATIONS.load(Ordering::SeqCst);

@@ -295,9 +295,31 @@ fn golden_covers_every_rule_dtype_and_feature() {
         {
             seen.insert(format!("{name}/missing-grad"));
         }
+        if c.get("eval_params").and_then(Json::as_bool) == Some(true) {
+            seen.insert(format!("{name}/eval"));
+        }
     }
     for name in ["SGD", "Adam", "AdamW", "Lion"] {
         for what in ["f64", "f32", "groups", "lr-change", "missing-grad"] {
+            assert!(
+                seen.contains(&format!("{name}/{what}")),
+                "no golden case for {name}/{what}"
+            );
+        }
+    }
+    let schedule_free = [
+        "SGDScheduleFree",
+        "SGDScheduleFreeReference",
+        "AdamWScheduleFree",
+        "AdamWScheduleFreePaper",
+        "AdamWScheduleFreeReference",
+        "RAdamScheduleFree",
+        "ScheduleFreeWrapper",
+    ];
+    assert!(seen.contains("ScheduleFreeWrapperReference/f64"));
+    assert!(seen.contains("ScheduleFreeWrapperReference/f32"));
+    for name in schedule_free {
+        for what in ["f64", "f32", "groups", "lr-change", "missing-grad", "eval"] {
             assert!(
                 seen.contains(&format!("{name}/{what}")),
                 "no golden case for {name}/{what}"

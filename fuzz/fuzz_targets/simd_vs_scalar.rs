@@ -3,7 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use optim_kernels::rules::{Adam, AdamW, Lion, Rule, Sgd};
+use optim_kernels::rules::{
+    Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree, Rule,
+    ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+};
 
 fn check<R: Rule>(rule: &R, step: u64, p: &[f32], g: &[f32], s: &[f32]) {
     let n = p.len();
@@ -14,10 +17,16 @@ fn check<R: Rule>(rule: &R, step: u64, p: &[f32], g: &[f32], s: &[f32]) {
     }
     let (mut p1, mut s1) = (p.to_vec(), s.clone());
     let (mut p2, mut s2) = (p.to_vec(), s);
+    // A schedule advanced `step` times (schedule-free rules; `()` for the others).
+    let mut schedule = R::Schedule::default();
+    let mut sc = rule.begin_step(&mut schedule);
+    for _ in 1..step.min(64) {
+        sc = rule.begin_step(&mut schedule);
+    }
     rule.update_with::<f32, f32, <f32 as optim_kernels::lanes::Real>::Vector>(
-        step, &mut p1, g, &mut s1,
+        &sc, step, &mut p1, g, &mut s1,
     );
-    rule.update_with::<f32, f32, f32>(step, &mut p2, g, &mut s2);
+    rule.update_with::<f32, f32, f32>(&sc, step, &mut p2, g, &mut s2);
     // NaN payloads and signs are not specified by Rust (LLVM may commute operands), so every NaN
     // compares as one canonical pattern; every other value compares bit for bit.
     let bits = |v: &[f32]| {
@@ -101,4 +110,67 @@ fuzz_target!(|data: &[u8]| {
         g,
         s,
     );
+    // Schedule-free: β₁ must be in (0, 1) for the rule to be valid; the kernels do not care.
+    let wd = (flags & 1) as f64 * 0.1;
+    check(
+        &AdamWScheduleFree {
+            lr,
+            betas: (b1, b2),
+            weight_decay: wd,
+            warmup_steps: u64::from(flags >> 4),
+            ..AdamWScheduleFree::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    check(
+        &RAdamScheduleFree {
+            lr,
+            betas: (b1, b2),
+            weight_decay: wd,
+            silent_sgd_phase: flags & 2 != 0,
+            ..RAdamScheduleFree::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    check(
+        &SgdScheduleFree {
+            lr,
+            momentum: b1,
+            weight_decay: wd,
+            ..SgdScheduleFree::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    check(
+        &AdamWScheduleFreeReference {
+            lr,
+            betas: (b1, b2),
+            weight_decay: wd,
+            decay_at_z: flags & 4 != 0,
+            ..AdamWScheduleFreeReference::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    let mut wrapper = ScheduleFreeWrapper::new(Adam {
+        lr,
+        betas: (b1, b2),
+        amsgrad: flags & 4 != 0,
+        ..Adam::ADAM
+    });
+    wrapper.momentum = b2;
+    wrapper.weight_decay_at_y = wd;
+    wrapper.reference = flags & 8 != 0;
+    check(&wrapper, step, p, g, s);
 });

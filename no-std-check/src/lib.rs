@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 #![deny(warnings)]
 
-use optim_kernels::rules::{Adam, AdamW, Lion, Rule, Sgd};
+use optim_kernels::rules::{Adam, AdamW, AdamWScheduleFree, Lion, Rule, Schedule, Sgd};
 use optim_kernels::{Error, bf16};
 
 /// Parameters of the layer being fine-tuned.
@@ -13,6 +13,7 @@ pub const N: usize = 96;
 
 const ADAMW: AdamW = AdamW { lr: 1e-3, ..AdamW::DEFAULT };
 const SGD: Sgd = Sgd { lr: 1e-2, momentum: 0.9, nesterov: true, ..Sgd::DEFAULT };
+const SF: AdamWScheduleFree = AdamWScheduleFree { warmup_steps: 10, ..AdamWScheduleFree::DEFAULT };
 
 /// All optimizer state a device needs for one tensor of `N` elements per rule.
 pub struct Buffers {
@@ -24,8 +25,12 @@ pub struct Buffers {
     pub lion: [f32; Lion::DEFAULT.state_len(N)],
     /// Adam with AMSGrad, bf16 state to halve the memory.
     pub adam: [bf16; Adam { amsgrad: true, ..Adam::ADAM }.state_len(N)],
+    /// Schedule-free AdamW over bf16 parameters: `z | exp_avg_sq` in f32.
+    pub sf: [f32; SF.state_len(N)],
+    /// The schedule-free group's schedule.
+    pub schedule: Schedule,
     /// Step counters.
-    pub steps: [u64; 4],
+    pub steps: [u64; 5],
 }
 
 impl Buffers {
@@ -36,7 +41,9 @@ impl Buffers {
             sgd: [0.0; SGD.state_len(N)],
             lion: [0.0; N],
             adam: [bf16::ZERO; Adam { amsgrad: true, ..Adam::ADAM }.state_len(N)],
-            steps: [0; 4],
+            sf: [0.0; SF.state_len(N)],
+            schedule: Schedule { k: 0, lr_max: -1.0, weight_sum: 0.0 },
+            steps: [0; 5],
         }
     }
 }
@@ -56,5 +63,15 @@ pub fn train_step(b: &mut Buffers, p: &mut [f32; N], g: &[f32; N], pb: &mut [bf1
     SGD.step(&mut b.steps[1], p, g, &mut b.sgd)?;
     Lion::DEFAULT.step(&mut b.steps[2], pb, gb, &mut b.lion)?;
     Adam { amsgrad: true, ..Adam::ADAM }.step(&mut b.steps[3], p, g, &mut b.adam)?;
+    let sc = SF.begin_step(&mut b.schedule);
+    SF.step_with(&sc, &mut b.steps[4], pb, gb, &mut b.sf)?;
     Ok(())
+}
+
+/// Schedule-free evaluation: the averaged parameters `x` into `out`, without touching `pb`.
+///
+/// # Errors
+/// A length mismatch.
+pub fn eval_params(b: &Buffers, pb: &[bf16; N], out: &mut [bf16; N]) -> Result<(), Error> {
+    SF.eval_params_into(b.steps[4], pb, &b.sf, out)
 }

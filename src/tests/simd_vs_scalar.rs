@@ -107,6 +107,19 @@ simd_vs_scalar! {
     simd_matches_scalar_bitwise_lion_f16: strategies::lion(), f16, f32;
     simd_matches_scalar_bitwise_lion_bf16: strategies::lion(), bf16, f32;
     simd_matches_scalar_bitwise_lion_f32_bf16_state: strategies::lion(), f32, bf16;
+    simd_matches_scalar_bitwise_sgd_schedule_free_f64: strategies::sgd_schedule_free(), f64, f64;
+    simd_matches_scalar_bitwise_sgd_schedule_free_bf16: strategies::sgd_schedule_free(), bf16, f32;
+    simd_matches_scalar_bitwise_adamw_schedule_free_f64: strategies::adamw_schedule_free(), f64, f64;
+    simd_matches_scalar_bitwise_adamw_schedule_free_f32: strategies::adamw_schedule_free(), f32, f32;
+    simd_matches_scalar_bitwise_adamw_schedule_free_bf16: strategies::adamw_schedule_free(), bf16, f32;
+    simd_matches_scalar_bitwise_adamw_schedule_free_f16: strategies::adamw_schedule_free(), f16, f32;
+    simd_matches_scalar_bitwise_adamw_schedule_free_reference_f32:
+        strategies::adamw_schedule_free_reference(), f32, f32;
+    simd_matches_scalar_bitwise_radam_schedule_free_f32: strategies::radam_schedule_free(), f32, f32;
+    simd_matches_scalar_bitwise_wrapper_adam_f64: strategies::wrapper_adam(), f64, f64;
+    simd_matches_scalar_bitwise_wrapper_adam_bf16: strategies::wrapper_adam(), bf16, f32;
+    simd_matches_scalar_bitwise_wrapper_sgd_f32: strategies::wrapper_sgd(), f32, f32;
+    simd_matches_scalar_bitwise_wrapper_sgd_f32_bf16_state: strategies::wrapper_sgd(), f32, bf16;
 }
 
 /// NaN payloads are not part of the SIMD == scalar guarantee (the docs say so: a NaN is NaN on
@@ -128,4 +141,53 @@ fn nan_payload_is_the_same_on_both_paths() {
     h.update_with::<f32, f32, <f32 as Real>::Vector>(&(), 1, &mut p_simd, &g, &mut s_simd);
     h.update_with::<f32, f32, f32>(&(), 1, &mut p_scalar, &g, &mut s_scalar);
     assert_eq!(p_simd.map(f32::to_bits), p_scalar.map(f32::to_bits));
+}
+
+/// The mode switches (`eval()`, `train()`) take the same SIMD/scalar care as the updates.
+fn check_modes<R, P, S>(case: &Case<R, P, S>) -> Result<(), TestCaseError>
+where
+    R: Rule,
+    P: TestElement,
+    S: TestElement<Compute = P::Compute>,
+{
+    use crate::rules::Mode;
+    for mode in [Mode::Eval, Mode::Train] {
+        let (mut simd, mut scalar) = (case.p.clone(), case.p.clone());
+        case.rule
+            .switch_mode_with::<P, S, <P::Compute as Real>::Vector>(mode, &mut simd, &case.state);
+        case.rule
+            .switch_mode_with::<P, S, P::Compute>(mode, &mut scalar, &case.state);
+        if let Some(i) = first_difference(&simd, &scalar) {
+            return Err(TestCaseError::fail(format!(
+                "{mode:?}, param {i}: SIMD {:?} != scalar {:?}",
+                simd[i], scalar[i]
+            )));
+        }
+    }
+    Ok(())
+}
+
+macro_rules! modes_simd_vs_scalar {
+    ($($name:ident: $rule:expr, $p:ty, $s:ty;)*) => {
+        proptest! {
+            #![proptest_config(config())]
+            $(
+                #[test]
+                fn $name(
+                    case in strategies::case::<_, $p, $s>($rule, 1, Values::Any, Values::Any)
+                ) {
+                    check_modes(&case)?;
+                }
+            )*
+        }
+    };
+}
+
+modes_simd_vs_scalar! {
+    mode_switch_simd_matches_scalar_sgd_schedule_free_f64: strategies::sgd_schedule_free(), f64, f64;
+    mode_switch_simd_matches_scalar_adamw_schedule_free_bf16:
+        strategies::adamw_schedule_free(), bf16, f32;
+    mode_switch_simd_matches_scalar_adamw_schedule_free_reference_f32:
+        strategies::adamw_schedule_free_reference(), f32, f32;
+    mode_switch_simd_matches_scalar_wrapper_sgd_f16: strategies::wrapper_sgd(), f16, f32;
 }

@@ -2,7 +2,10 @@
 //! hyperparameters of every rule.
 
 use crate::element::Element;
-use crate::rules::{Adam, AdamW, Lion, Rule, Sgd};
+use crate::rules::{
+    Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree, Rule,
+    ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::vec::Vec;
@@ -433,6 +436,138 @@ pub fn lion() -> impl Strategy<Value = Lion> {
                 ..Lion::DEFAULT
             })
         })
+}
+
+/// Schedule-free settings shared by the classes: weight decay 0 or not, warmup, r and
+/// weight_lr_power (which change the averaging weight `c`, and so the lerp branch taken).
+fn schedule_free_common() -> impl Strategy<Value = (f64, f64, u64, f64, f64)> {
+    (
+        lr(),
+        weight_decay(),
+        prop_oneof![Just(0u64), 1u64..20],
+        prop_oneof![Just(0.0), Just(0.5), 0.0f64..2.0],
+        prop_oneof![Just(2.0), Just(0.0), 0.0f64..3.0],
+    )
+}
+
+/// β (momentum / β₁) of the schedule-free classes: in (0, 1), on both sides of the lerp formula
+/// switches at 0.5 and 2/3.
+fn schedule_free_beta() -> impl Strategy<Value = f64> {
+    prop_oneof![Just(0.9), Just(0.5), Just(0.6), 0.01f64..0.99]
+}
+
+/// `SGDScheduleFree` settings.
+pub fn sgd_schedule_free() -> impl Strategy<Value = SgdScheduleFree> {
+    (schedule_free_common(), schedule_free_beta()).prop_map(
+        |((lr, weight_decay, warmup_steps, r, weight_lr_power), momentum)| {
+            valid(SgdScheduleFree {
+                lr,
+                momentum,
+                weight_decay,
+                warmup_steps,
+                r,
+                weight_lr_power,
+                ..SgdScheduleFree::DEFAULT
+            })
+        },
+    )
+}
+
+/// `AdamWScheduleFree` settings.
+pub fn adamw_schedule_free() -> impl Strategy<Value = AdamWScheduleFree> {
+    (
+        schedule_free_common(),
+        schedule_free_beta(),
+        adam_betas(),
+        eps(true),
+    )
+        .prop_map(
+            |((lr, weight_decay, warmup_steps, r, weight_lr_power), b1, (_, b2), eps)| {
+                valid(AdamWScheduleFree {
+                    lr,
+                    betas: (b1, b2),
+                    eps,
+                    weight_decay,
+                    warmup_steps,
+                    r,
+                    weight_lr_power,
+                    ..AdamWScheduleFree::DEFAULT
+                })
+            },
+        )
+}
+
+/// `AdamWScheduleFreeReference` settings (decay at y or z).
+pub fn adamw_schedule_free_reference() -> impl Strategy<Value = AdamWScheduleFreeReference> {
+    (adamw_schedule_free(), any::<bool>()).prop_map(|(a, decay_at_z)| {
+        valid(AdamWScheduleFreeReference {
+            lr: a.lr,
+            betas: a.betas,
+            eps: a.eps,
+            weight_decay: a.weight_decay,
+            warmup_steps: a.warmup_steps,
+            r: a.r,
+            weight_lr_power: a.weight_lr_power,
+            decay_at_z,
+            foreach: None,
+        })
+    })
+}
+
+/// `RAdamScheduleFree` settings: β₂ small enough that the rectified phase starts within a few
+/// steps, with and without the silent SGD phase.
+pub fn radam_schedule_free() -> impl Strategy<Value = RAdamScheduleFree> {
+    (
+        schedule_free_common(),
+        schedule_free_beta(),
+        prop_oneof![Just(0.999), Just(0.9), 0.5f64..0.99],
+        any::<bool>(),
+    )
+        .prop_map(
+            |((lr, weight_decay, _, r, weight_lr_power), b1, b2, silent_sgd_phase)| {
+                valid(RAdamScheduleFree {
+                    lr,
+                    betas: (b1, b2),
+                    weight_decay,
+                    r,
+                    weight_lr_power,
+                    silent_sgd_phase,
+                    ..RAdamScheduleFree::DEFAULT
+                })
+            },
+        )
+}
+
+/// `ScheduleFreeWrapper` (or the reference form) around Adam/AdamW settings.
+pub fn wrapper_adam() -> impl Strategy<Value = ScheduleFreeWrapper<Adam>> {
+    (
+        adam(true),
+        schedule_free_beta(),
+        weight_decay(),
+        any::<bool>(),
+    )
+        .prop_map(|(base, momentum, weight_decay_at_y, reference)| {
+            valid(ScheduleFreeWrapper {
+                momentum,
+                weight_decay_at_y,
+                reference,
+                ..ScheduleFreeWrapper::new(base)
+            })
+        })
+}
+
+/// `ScheduleFreeWrapper` (or the reference form) around SGD settings.
+pub fn wrapper_sgd() -> impl Strategy<Value = ScheduleFreeWrapper<Sgd>> {
+    (sgd(), schedule_free_beta(), weight_decay(), any::<bool>()).prop_map(
+        |(base, momentum, weight_decay_at_y, reference)| {
+            valid(ScheduleFreeWrapper {
+                momentum,
+                weight_decay_at_y,
+                reference,
+                ..ScheduleFreeWrapper::new(base)
+            })
+        },
+    )
 }
 
 /// Every generated configuration is one the builder would accept.

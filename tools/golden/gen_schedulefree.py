@@ -262,6 +262,17 @@ SPECS = [
          base=("Adam", {"lr": 0.01, "betas": (0.0, 0.999)}),
          kwargs={"momentum": 0.9, "weight_lr_power": 0.0},
          groups=None, late=[0], lr_sched={3: [0.02], 6: [0.005]}),
+    # Every tensor has a gradient at every step: the reference wrapper's handling of tensors
+    # without one (it still moves them) is not reproduced by the crate, which refuses such steps;
+    # these cases check the arithmetic itself.
+    dict(name="wrapref_sgd_momentum_all_grads", cls="ScheduleFreeWrapperReference",
+         base=("SGD", {"lr": 0.05, "momentum": 0.9}),
+         kwargs={"momentum": 0.8, "weight_decay_at_y": 0.01, "r": 0.5, "weight_lr_power": 1.0},
+         groups=G_LR_WD(0.02, 0.01), late=[], lr_sched={5: [0.01, 0.1]}, all_grads=True),
+    dict(name="wrapref_adamw_all_grads", cls="ScheduleFreeWrapperReference",
+         base=("AdamW", {"lr": 0.01, "weight_decay": 0.01}),
+         kwargs={"momentum": 0.9, "weight_decay_at_y": 0.1, "r": 0.0, "weight_lr_power": 2.0},
+         groups=G_LR_WD(0.02, 0.1), late=[], lr_sched={5: [0.01, 0.03]}, all_grads=True),
 ]
 
 # Mode-switch sequences: T = train(), E = eval(), S = step().
@@ -342,6 +353,8 @@ def make_data(seed_name, n_steps, missing, zero_grad0=False):
 
 
 def spec_missing(spec):
+    if spec.get("all_grads"):
+        return set()
     return {(0, i) for i in spec["late"]} | {(2, 1)}
 
 
