@@ -66,13 +66,15 @@ where
     group.throughput(Throughput::Bytes((bytes * n) as u64));
     let mut t = 0u64;
     let mut schedule = R::Schedule::default();
+    let mut ts = R::TensorState::default();
 
     group.bench_function(BenchmarkId::new(format!("{}/step", P::NAME), n), |b| {
         b.iter(|| {
             let sc = rule.begin_step(&mut schedule);
-            rule.step_with(
+            rule.step_tensor_with(
                 &sc,
                 &mut t,
+                &mut ts,
                 black_box(&mut p),
                 black_box(&g),
                 black_box(&mut s),
@@ -85,6 +87,7 @@ where
             b.iter(|| {
                 t = t.saturating_add(1);
                 let sc = rule.begin_step(&mut schedule);
+                let sc = rule.begin_tensor(&sc, t, &mut ts);
                 rule.update_with::<P, S, P::Compute>(
                     &sc,
                     t,

@@ -53,7 +53,11 @@ macro_rules! each {
 
 /// Runs one step of a group holding one tensor: the group's schedule (schedule-free rules)
 /// advances, then the tensor is updated.
-fn group_step<R: Rule<Schedule = Schedule>, P: Element, S: Element<Compute = P::Compute>>(
+fn group_step<
+    R: Rule<Schedule = Schedule, TensorState = ()>,
+    P: Element,
+    S: Element<Compute = P::Compute>,
+>(
     r: &R,
     schedule: &mut Schedule,
     t: &mut u64,

@@ -31,14 +31,15 @@ const fn ALIGN_ELEMS<S>() -> usize {
     }
 }
 
-/// One tensor's bookkeeping: its group, size, state location and step count.
+/// One tensor's bookkeeping: its group, size, state location, step count and per-tensor scalars.
 #[derive(Debug, Clone, PartialEq)]
-struct TensorSlot {
+struct TensorSlot<T> {
     spec: TensorSpec,
     group: usize,
     numel: usize,
     state: Range<usize>,
     step: u64,
+    scalars: T,
 }
 
 /// One rule over parameter groups, with its state in one contiguous buffer.
@@ -55,7 +56,7 @@ pub struct GroupedOptimizer<R: Rule, P, S> {
     members: Vec<Range<usize>>,
     /// Whether the parameters hold the training or the evaluation sequence.
     mode: Mode,
-    tensors: Vec<TensorSlot>,
+    tensors: Vec<TensorSlot<R::TensorState>>,
     state: Vec<S>,
     /// `state[layout]` is the state as [`Optimizer::state_buffer`] shows it; `layout.start` is
     /// the alignment offset of this allocation.
@@ -67,8 +68,9 @@ pub struct GroupedOptimizer<R: Rule, P, S> {
 /// allocation happens to be aligned).
 impl<R: Rule, P, S: PartialEq> PartialEq for GroupedOptimizer<R, P, S> {
     fn eq(&self, other: &Self) -> bool {
-        let tensor = |a: &TensorSlot, b: &TensorSlot| {
-            (&a.spec, a.group, a.numel, a.step) == (&b.spec, b.group, b.numel, b.step)
+        let tensor = |a: &TensorSlot<R::TensorState>, b: &TensorSlot<R::TensorState>| {
+            (&a.spec, a.group, a.numel, a.step, &a.scalars)
+                == (&b.spec, b.group, b.numel, b.step, &b.scalars)
                 && self.state.get(a.state.clone()) == other.state.get(b.state.clone())
         };
         self.groups == other.groups
@@ -134,6 +136,7 @@ where
                     numel,
                     state: total..end,
                     step: 0,
+                    scalars: R::TensorState::default(),
                 });
                 total = end;
             }
@@ -425,12 +428,13 @@ where
     fn update(
         rule: &R,
         scalars: &R::Scalars,
-        t: &mut TensorSlot,
+        t: &mut TensorSlot<R::TensorState>,
         state: &mut [S],
         p: &mut [P],
         g: &[P],
     ) {
         t.step = t.step.saturating_add(1);
+        let scalars = &rule.begin_tensor(scalars, t.step, &mut t.scalars);
         let st = state.get_mut(t.state.clone()).unwrap_or_default();
         #[cfg(feature = "rayon")]
         if p.len() > parallel::CHUNK {

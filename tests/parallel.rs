@@ -24,11 +24,19 @@ fn check<R: Rule, P: optim_kernels::Element<Compute = f32, DefaultState = f32>>(
     let mut serial_state = vec![0.0f32; rule.state_len(n)];
     let mut step = 0;
     let mut schedule = R::Schedule::default();
+    let mut ts = R::TensorState::default();
     for _ in 0..3 {
         opt.step(&mut params, &[Some(&grad[..])]).unwrap();
         let sc = rule.begin_step(&mut schedule);
-        rule.step_with(&sc, &mut step, &mut serial_p, &grad, &mut serial_state)
-            .unwrap();
+        rule.step_tensor_with(
+            &sc,
+            &mut step,
+            &mut ts,
+            &mut serial_p,
+            &grad,
+            &mut serial_state,
+        )
+        .unwrap();
     }
     let bits = |v: &[P]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
     assert_eq!(

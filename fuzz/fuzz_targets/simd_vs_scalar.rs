@@ -23,6 +23,7 @@ fn check<R: Rule>(rule: &R, step: u64, p: &[f32], g: &[f32], s: &[f32]) {
     for _ in 1..step.min(64) {
         sc = rule.begin_step(&mut schedule);
     }
+    let sc = rule.begin_tensor(&sc, step, &mut R::TensorState::default());
     rule.update_with::<f32, f32, <f32 as optim_kernels::lanes::Real>::Vector>(
         &sc, step, &mut p1, g, &mut s1,
     );

@@ -262,6 +262,7 @@ impl Rule for Adam {
 
     type Schedule = ();
     type Scalars = ();
+    type TensorState = ();
     #[inline]
     fn begin_step(&self, _: &mut ()) {}
 

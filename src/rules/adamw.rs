@@ -115,6 +115,7 @@ impl Rule for AdamW {
     }
     type Schedule = ();
     type Scalars = ();
+    type TensorState = ();
     #[inline]
     fn begin_step(&self, _: &mut ()) {}
 

@@ -37,6 +37,7 @@ macro_rules! each {
 impl Rule for BaseRule {
     type Schedule = ();
     type Scalars = ();
+    type TensorState = ();
 
     #[inline]
     fn name(&self) -> &'static str {

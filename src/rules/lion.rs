@@ -182,6 +182,7 @@ impl Rule for Lion {
 
     type Schedule = ();
     type Scalars = ();
+    type TensorState = ();
     #[inline]
     fn begin_step(&self, _: &mut ()) {}
 

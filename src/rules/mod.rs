@@ -95,6 +95,25 @@ pub trait Rule:
     /// weight); `()` for every rule without.
     type Scalars: Copy + core::fmt::Debug + Send + Sync;
 
+    /// Scalars one tensor carries from step to step besides its elementwise state (e.g. NAdam's
+    /// `mu_product`, ASGD's `eta` and `mu`); `()` for every rule without.
+    type TensorState: Clone + core::fmt::Debug + PartialEq + Default + Send + Sync + 'static;
+
+    /// Starts one tensor's update within a step: refines the group's scalars with the tensor's
+    /// own state (and advances that state). Called exactly once per tensor update, before the
+    /// kernel runs (however the tensor is split across threads). The default passes the group's
+    /// scalars through.
+    #[inline]
+    fn begin_tensor(
+        &self,
+        scalars: &Self::Scalars,
+        step: u64,
+        state: &mut Self::TensorState,
+    ) -> Self::Scalars {
+        let _ = (step, state);
+        *scalars
+    }
+
     /// Starts one optimizer step of a parameter group: advances the group's schedule and returns
     /// the scalars for [`step_with`](Rule::step_with). Call it exactly once per step and group,
     /// whether or not the group's tensors have gradients (as PyTorch advances a group's `k`).
@@ -197,12 +216,38 @@ pub trait Rule:
         state: &mut [S],
     ) -> Result<(), Error>
     where
+        Self: Rule<TensorState = ()>,
+        P: Element,
+        S: Element<Compute = P::Compute>,
+    {
+        self.step_tensor_with(scalars, step, &mut (), p, g, state)
+    }
+
+    /// [`step_with`](Rule::step_with) for rules that keep per-tensor scalars
+    /// ([`TensorState`](Rule::TensorState)): `tensor_state` starts as `Default::default()` and
+    /// belongs to the tensor like `step` and `state`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] (tensor 0) if `g` or `state` have the wrong length; nothing is
+    /// written then.
+    #[inline]
+    fn step_tensor_with<P, S>(
+        &self,
+        scalars: &Self::Scalars,
+        step: &mut u64,
+        tensor_state: &mut Self::TensorState,
+        p: &mut [P],
+        g: &[P],
+        state: &mut [S],
+    ) -> Result<(), Error>
+    where
         P: Element,
         S: Element<Compute = P::Compute>,
     {
         check_lengths(0, self.state_len(p.len()), p.len(), g.len(), state.len())?;
         *step = step.saturating_add(1);
-        self.update_with::<P, S, <P::Compute as Real>::Vector>(scalars, *step, p, g, state);
+        let scalars = self.begin_tensor(scalars, *step, tensor_state);
+        self.update_with::<P, S, <P::Compute as Real>::Vector>(&scalars, *step, p, g, state);
         Ok(())
     }
 
@@ -218,7 +263,7 @@ pub trait Rule:
     #[inline]
     fn step<P, S>(&self, step: &mut u64, p: &mut [P], g: &[P], state: &mut [S]) -> Result<(), Error>
     where
-        Self: Rule<Schedule = ()>,
+        Self: Rule<Schedule = (), TensorState = ()>,
         P: Element,
         S: Element<Compute = P::Compute>,
     {

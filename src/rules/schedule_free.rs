@@ -227,6 +227,9 @@ impl Core {
         }
     }
 
+    // Inlined into each class's `visit_body`, where `self.form` is a constant: only that class's
+    // kernels are compiled (on a microcontroller, AdamWScheduleFree alone is ~46 KB smaller).
+    #[inline(always)]
     fn visit_body<C: Real, F: Visit<C>>(&self, sc: &StepScalars, step: u64, f: F) {
         let c = Coeffs::<C>::new(self, sc);
         let first = step <= 1;
@@ -239,7 +242,9 @@ impl Core {
                 f.visit::<_, 2>(&SgdReferenceKernel::<C, FIRST, WD>(c))
             }),
             Form::Adam | Form::AdamPaper | Form::RAdam { .. } => {
-                const_bools!((FIRST = first, WD = wd, ADAPTIVE = sc.adaptive, SMALL = c.y.small) => {
+                // Only RAdam has a non-adaptive phase (a constant `true` for the other forms).
+                let adaptive = !matches!(self.form, Form::RAdam { .. }) || sc.adaptive;
+                const_bools!((FIRST = first, WD = wd, ADAPTIVE = adaptive, SMALL = c.y.small) => {
                     f.visit::<_, 2>(&AdamKernel::<C, FIRST, WD, ADAPTIVE, SMALL>(c))
                 })
             }
@@ -504,6 +509,7 @@ macro_rules! sf_class {
         impl Rule for $ty {
             type Schedule = Schedule;
             type Scalars = StepScalars;
+            type TensorState = ();
 
             #[inline]
             fn name(&self) -> &'static str {
@@ -810,7 +816,7 @@ pub struct WrapperScalars {
     pub ckp1: f64,
 }
 
-impl<B: Rule<Schedule = (), Scalars = ()>> ScheduleFreeWrapper<B> {
+impl<B: Rule<Schedule = (), Scalars = (), TensorState = ()>> ScheduleFreeWrapper<B> {
     /// `ScheduleFreeWrapper(base)` with schedulefree's defaults.
     pub const fn new(base: B) -> Self {
         ScheduleFreeWrapper {
@@ -829,9 +835,10 @@ impl<B: Rule<Schedule = (), Scalars = ()>> ScheduleFreeWrapper<B> {
     }
 }
 
-impl<B: Rule<Schedule = (), Scalars = ()>> Rule for ScheduleFreeWrapper<B> {
+impl<B: Rule<Schedule = (), Scalars = (), TensorState = ()>> Rule for ScheduleFreeWrapper<B> {
     type Schedule = Schedule;
     type Scalars = WrapperScalars;
+    type TensorState = ();
 
     #[inline]
     fn name(&self) -> &'static str {
@@ -975,8 +982,8 @@ impl<C: Real, F: Visit<C>> Visit<C> for WrapVisit<F, C> {
     }
 
     fn visit_head<B: HeadBody<C, J, K>, const J: usize, const K: usize>(self, _: &B) {
-        // `ScheduleFreeWrapper<B>` requires `B: Rule<Schedule = (), Scalars = ()>`: plain rules,
-        // which hand over plain bodies (`visit`), never wrapped ones.
+        // `ScheduleFreeWrapper<B>` requires `B: Rule<Schedule = (), Scalars = (), TensorState = ()>`:
+        // plain rules, which hand over plain bodies (`visit`), never wrapped ones.
         unreachable!("a schedule-free wrapper cannot wrap a wrapper")
     }
 }

@@ -212,6 +212,7 @@ impl Rule for Sgd {
 
     type Schedule = ();
     type Scalars = ();
+    type TensorState = ();
     #[inline]
     fn begin_step(&self, _: &mut ()) {}
 

@@ -26,13 +26,14 @@ fn run<R: Rule, P: Element, S: Element<Compute = P::Compute>>(
 ) -> Result<(), TestCaseError> {
     let mut p = case.p.clone();
     let mut counter = case.step - 1;
+    let mut ts = R::TensorState::default();
     let mut schedule = R::Schedule::default();
     for g in &case.grads {
         let before = p.clone();
         let sc = case.rule.begin_step(&mut schedule);
         prop_assert!(
             case.rule
-                .step_with(&sc, &mut counter, &mut p, g, &mut state)
+                .step_tensor_with(&sc, &mut counter, &mut ts, &mut p, g, &mut state)
                 .is_ok()
         );
         after(&before, &p, &state)?;
@@ -214,6 +215,7 @@ fn v_nonnegative<R: Rule, P: TestElement, S: TestElement<Compute = P::Compute>>(
     second_moments_nonnegative(&mut state, n);
     let mut p = case.p.clone();
     let mut counter = case.step - 1;
+    let mut ts = R::TensorState::default();
     for g in &case.grads {
         let finite = |xs: &[f64]| xs.iter().all(|x| x.is_finite());
         let all: Vec<f64> = p.iter().chain(g).map(|x| x.as_f64()).collect();
@@ -224,7 +226,7 @@ fn v_nonnegative<R: Rule, P: TestElement, S: TestElement<Compute = P::Compute>>(
         let sc = case.rule.begin_step(&mut R::Schedule::default());
         prop_assert!(
             case.rule
-                .step_with(&sc, &mut counter, &mut p, g, &mut state)
+                .step_tensor_with(&sc, &mut counter, &mut ts, &mut p, g, &mut state)
                 .is_ok()
         );
         for (j, x) in state.iter().enumerate().skip(n) {
@@ -556,18 +558,23 @@ fn independent_of_slicing<R: Rule, P: TestElement, S: TestElement<Compute = P::C
     let (mut pl, mut pr) = (case.p[..at].to_vec(), case.p[at..].to_vec());
     let (mut sl, mut sr) = split_state(&case.state, n, at);
     let (mut t, mut tl, mut tr) = (case.step - 1, case.step - 1, case.step - 1);
+    let (mut ts, mut tsl, mut tsr) = <[R::TensorState; 3]>::default().into();
     let mut schedule = R::Schedule::default();
     for g in &case.grads {
         let sc = case.rule.begin_step(&mut schedule);
-        prop_assert!(case.rule.step_with(&sc, &mut t, &mut p, g, &mut s).is_ok());
         prop_assert!(
             case.rule
-                .step_with(&sc, &mut tl, &mut pl, &g[..at], &mut sl)
+                .step_tensor_with(&sc, &mut t, &mut ts, &mut p, g, &mut s)
                 .is_ok()
         );
         prop_assert!(
             case.rule
-                .step_with(&sc, &mut tr, &mut pr, &g[at..], &mut sr)
+                .step_tensor_with(&sc, &mut tl, &mut tsl, &mut pl, &g[..at], &mut sl)
+                .is_ok()
+        );
+        prop_assert!(
+            case.rule
+                .step_tensor_with(&sc, &mut tr, &mut tsr, &mut pr, &g[at..], &mut sr)
                 .is_ok()
         );
         let joined: Vec<P> = pl.iter().chain(&pr).copied().collect();

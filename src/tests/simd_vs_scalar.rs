@@ -28,9 +28,11 @@ where
     let (mut p_simd, mut s_simd) = (case.p.clone(), case.state.clone());
     let (mut p_scalar, mut s_scalar) = (case.p.clone(), case.state.clone());
     let mut schedule = R::Schedule::default();
+    let mut tensor_state = R::TensorState::default();
     for (k, g) in case.grads.iter().enumerate() {
         let t = case.step_of(k);
         let sc = case.rule.begin_step(&mut schedule);
+        let sc = case.rule.begin_tensor(&sc, t, &mut tensor_state);
         case.rule.update_with::<P, S, <P::Compute as Real>::Vector>(
             &sc,
             t,

@@ -169,7 +169,14 @@ where
         let sc = case.rule.begin_step(&mut Default::default());
         prop_assert!(
             case.rule
-                .step_with(&sc, &mut counter, &mut p, g, &mut state)
+                .step_tensor_with(
+                    &sc,
+                    &mut counter,
+                    &mut Default::default(),
+                    &mut p,
+                    g,
+                    &mut state
+                )
                 .is_ok()
         );
         prop_assert_eq!(counter, t);
