@@ -327,7 +327,7 @@ pub fn run_phase<O: Optimizer, P: Element<Compute = f32>>(
     let name = opt.name();
     let before = evaluate(opt, head, state)?;
     hprintln!(
-        "{name:<6} {:<4} epoch {:>2}  train loss      -  eval loss {}  eval acc {:>5}%",
+        "{name:<17} {:<4} epoch {:>2}  train loss      -  eval loss {}  eval acc {:>5}%",
         P::NAME,
         0,
         Dec(before.loss, 4),
@@ -354,7 +354,7 @@ pub fn run_phase<O: Optimizer, P: Element<Compute = f32>>(
         }
         after = evaluate(opt, head, state)?;
         hprintln!(
-            "{name:<6} {:<4} epoch {epoch:>2}  train loss {}  eval loss {}  eval acc {:>5}%",
+            "{name:<17} {:<4} epoch {epoch:>2}  train loss {}  eval loss {}  eval acc {:>5}%",
             P::NAME,
             Dec(train_loss / batches as f32, 4),
             Dec(after.loss, 4),
