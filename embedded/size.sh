@@ -25,7 +25,7 @@ echo "| target | rules linked (f32 and bf16 params) | .text | .rodata | .bss (st
 echo "|---|---|---:|---:|---:|"
 for target in "${targets[@]}"; do
     # The default feature set last, so that a following `cargo run --release` finds it built.
-    for features in adamw lion adamw,lion; do
+    for features in adamw lion schedule-free adamw,lion,schedule-free; do
         cargo build --release --quiet --target "$target" --no-default-features --features "$features"
         elf="target/$target/release/optim-kernels-embedded"
         printf '| %s | %s | %s | %s | %s |\n' "$target" "${features//,/ + }" \

@@ -7,15 +7,15 @@
 //! allocated (no allocator is linked).
 //!
 //! Each optimizer phase starts from the same initial head and is one call of
-//! [`phase::run_phase`]: AdamW and Lion, each with f32 and with bf16 parameters (f32 state). Every
-//! phase must cut the held-out loss by [`LOSS_FACTOR`]; the firmware exits QEMU with failure
-//! otherwise (semihosting `SYS_EXIT`).
+//! [`phase::run_phase`]: AdamW, Lion and Schedule-Free AdamW, each with f32 and with bf16
+//! parameters (f32 state). Every phase must cut the held-out loss by [`LOSS_FACTOR`]; the firmware
+//! exits QEMU with failure otherwise (semihosting `SYS_EXIT`).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 
-#[cfg(not(any(feature = "adamw", feature = "lion")))]
-compile_error!("enable at least one optimizer feature: `adamw` or `lion`");
+#[cfg(not(any(feature = "adamw", feature = "lion", feature = "schedule-free")))]
+compile_error!("enable at least one optimizer feature: `adamw`, `lion` or `schedule-free`");
 
 mod fmt;
 mod model;
@@ -27,7 +27,7 @@ use core::panic::PanicInfo;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use optim_kernels::bf16;
-use optim_kernels::rules::{Adam, AdamW, Lion, Sgd};
+use optim_kernels::rules::{Adam, AdamW, AdamWScheduleFree, Lion, Sgd};
 
 use crate::fmt::Dec;
 use crate::model::{Head, N_PARAMS};
@@ -70,6 +70,22 @@ const LION_NO_DECAY: Lion = Lion {
     ..LION
 };
 
+/// Schedule-Free AdamW for the weights: AdamW's lr and weight decay (the decay taken at `y`, as
+/// schedulefree does), warmed up linearly over the first epoch (16 steps) ...
+#[cfg(feature = "schedule-free")]
+const SF_ADAMW: AdamWScheduleFree = AdamWScheduleFree {
+    lr: 1e-2,
+    weight_decay: 1e-2,
+    warmup_steps: 16,
+    ..AdamWScheduleFree::DEFAULT
+};
+/// ... and for the biases (no decay; a schedule of their own).
+#[cfg(feature = "schedule-free")]
+const SF_ADAMW_NO_DECAY: AdamWScheduleFree = AdamWScheduleFree {
+    weight_decay: 0.0,
+    ..SF_ADAMW
+};
+
 const fn max(a: usize, b: usize) -> usize {
     if a > b { a } else { b }
 }
@@ -82,7 +98,8 @@ const STATE_LEN: usize = {
     let n = max(n, head_state_len!(ADAMW));
     #[cfg(feature = "lion")]
     let n = max(n, head_state_len!(LION));
-    // Schedule-Free AdamW: `let n = max(n, head_state_len!(SF_ADAMW));` once the rule exists.
+    #[cfg(feature = "schedule-free")]
+    let n = max(n, head_state_len!(SF_ADAMW));
     n
 };
 
@@ -177,12 +194,12 @@ fn train(s: &mut Statics) -> bool {
         ok &= phase(PerTensor::new(LION, LION_NO_DECAY), s.f32());
         ok &= phase(PerTensor::new(LION, LION_NO_DECAY), s.bf16());
     }
-    // ==== Schedule-Free AdamW phase goes here ====
-    // Once `optim_kernels::rules` has it: implement `phase::Optimizer` for it (its `eval`/`train`
-    // hooks run around every evaluation, the first one before any step), add its
-    // `head_state_len!` to STATE_LEN and a cargo feature like `adamw`/`lion`, and call
-    //     ok &= phase(<schedule-free optimizer>, s.f32());
-    //     ok &= phase(<schedule-free optimizer>, s.bf16());
+    // Evaluated at x (`eval()` before every evaluation, `train()` after it), trained at y.
+    #[cfg(feature = "schedule-free")]
+    {
+        ok &= phase(PerTensor::new(SF_ADAMW, SF_ADAMW_NO_DECAY), s.f32());
+        ok &= phase(PerTensor::new(SF_ADAMW, SF_ADAMW_NO_DECAY), s.bf16());
+    }
     if ok {
         hprintln!(
             "PASS: every phase cut the eval loss by at least {}x",
@@ -215,7 +232,7 @@ fn phase<O: Optimizer, P: optim_kernels::Element<Compute = f32>>(
             let factor = before.loss / after.loss;
             let ok = factor >= LOSS_FACTOR;
             hprintln!(
-                "{name:<6} {:<4} eval loss {} -> {} ({}x, need >= {}x), accuracy {}% -> {}%: {}",
+                "{name:<17} {:<4} eval loss {} -> {} ({}x, need >= {}x), accuracy {}% -> {}%: {}",
                 P::NAME,
                 Dec(before.loss, 4),
                 Dec(after.loss, 4),
@@ -244,21 +261,22 @@ fn print_memory_table() {
         amsgrad: true,
         ..AdamW::DEFAULT
     };
-    let rows: [(&str, usize); 6] = [
+    let rows: [(&str, usize); 7] = [
         ("SGD", Sgd::DEFAULT.state_len(1)),
         ("SGD momentum", SGD_MOMENTUM.state_len(1)),
         ("Adam", Adam::ADAM.state_len(1)),
         ("AdamW", AdamW::DEFAULT.state_len(1)),
         ("AdamW amsgrad", AMSGRAD.state_len(1)),
         ("Lion", Lion::DEFAULT.state_len(1)),
+        ("AdamWScheduleFree", AdamWScheduleFree::DEFAULT.state_len(1)),
     ];
     let f32_b = core::mem::size_of::<f32>();
     let bf16_b = core::mem::size_of::<bf16>();
     hprintln!("bytes per trainable parameter (param + grad + state):");
-    hprintln!("  rule           slots  f32/f32  bf16/f32  bf16/bf16   (param/state dtype)");
+    hprintln!("  rule              slots  f32/f32  bf16/f32  bf16/bf16   (param/state dtype)");
     for (name, slots) in rows {
         hprintln!(
-            "  {name:<14} {slots:>5}  {:>7}  {:>8}  {:>9}",
+            "  {name:<17} {slots:>5}  {:>7}  {:>8}  {:>9}",
             2 * f32_b + slots * f32_b,
             2 * bf16_b + slots * f32_b,
             2 * bf16_b + slots * bf16_b,

@@ -22,7 +22,14 @@ pub trait Optimizer {
     /// State elements (f32) for a tensor of `n` elements.
     fn state_len(&self, n: usize) -> usize;
 
-    /// One update of tensor `tensor` of the head.
+    /// Starts one optimizer step, before the [`step`](Optimizer::step) of each tensor. A rule
+    /// with a per-group schedule (Schedule-Free) advances it here, once per group and step; the
+    /// others do nothing.
+    fn begin_step(&mut self) {}
+
+    /// One update of tensor `tensor` of the head, within the step [`begin_step`] started.
+    ///
+    /// [`begin_step`]: Optimizer::begin_step
     ///
     /// # Errors
     /// The crate's [`Error`] (e.g. a state slice of the wrong length).
@@ -65,10 +72,58 @@ pub trait Optimizer {
 
 /// An elementwise [`Rule`] applied tensor by tensor, with two parameter groups (weights with
 /// weight decay, biases without) and a step counter per tensor, as `torch.optim` keeps them.
-pub struct PerTensor<R> {
-    decay: R,
-    no_decay: R,
-    steps: [u64; 4],
+///
+/// Any rule of the crate: each group has its own [`Rule::Schedule`] (Schedule-Free's `k`,
+/// `lr_max` and `weight_sum`; `()` for AdamW and Lion), advanced once per optimizer step by
+/// [`Optimizer::begin_step`]; a rule with modes (Schedule-Free) moves a tensor from the point it
+/// trains (`y`) to the point it evaluates (`x`) in [`Optimizer::eval`] and back in
+/// [`Optimizer::train`], where the others leave the parameters as they are.
+pub struct PerTensor<R: Rule> {
+    /// Each group's hyperparameters, `[weights (decay), biases (no decay)]`.
+    rules: [R; 2],
+    /// Each group's schedule.
+    schedules: [R::Schedule; 2],
+    /// Each group's scalars for the current step (`None` before the first `begin_step`).
+    scalars: Option<[R::Scalars; 2]>,
+    tensors: [TensorSlot; 4],
+}
+
+/// What [`PerTensor`] keeps per tensor.
+#[derive(Clone, Copy, Default)]
+struct TensorSlot {
+    /// Updates so far (the rule's `step`).
+    step: u64,
+    /// Whether the tensor holds its evaluation point (between `eval` and `train`).
+    evaluating: bool,
+}
+
+/// Tensor `tensor`'s slot, and whether it is in the weights' group (weight decay).
+fn slot(tensors: &mut [TensorSlot; 4], tensor: usize) -> Result<(&mut TensorSlot, bool), Error> {
+    let len = tensors.len();
+    match (tensors.get_mut(tensor), TENSOR_DECAY.get(tensor)) {
+        (Some(slot), Some(&decay)) => Ok((slot, decay)),
+        _ => Err(Error::IndexOutOfRange {
+            what: "tensor",
+            index: tensor,
+            len,
+        }),
+    }
+}
+
+/// The weights' (`decay`) or the biases' entry of a per-group pair.
+fn group<T>([weights, biases]: &[T; 2], decay: bool) -> &T {
+    if decay { weights } else { biases }
+}
+
+/// `step` of a tensor at its evaluation point. Built out of line: built inline, this branch
+/// changed how LLVM laid out the training loop and the AdamW-only firmware grew by 6 KB of `.text`.
+#[cold]
+#[inline(never)]
+fn in_eval_mode() -> Error {
+    Error::Mode {
+        what: "step",
+        reason: "the tensor holds its evaluation point: call train() first",
+    }
 }
 
 impl<R: Rule> PerTensor<R> {
@@ -80,22 +135,33 @@ impl<R: Rule> PerTensor<R> {
         decay.validate()?;
         no_decay.validate()?;
         Ok(PerTensor {
-            decay,
-            no_decay,
-            steps: [0; 4],
+            rules: [decay, no_decay],
+            schedules: Default::default(),
+            scalars: None,
+            tensors: [TensorSlot::default(); 4],
         })
     }
 }
 
 impl<R: Rule> Optimizer for PerTensor<R> {
     fn name(&self) -> &'static str {
-        self.decay.name()
+        group(&self.rules, true).name()
     }
 
     fn state_len(&self, n: usize) -> usize {
         // Both groups have the same slots unless their amsgrad flags differ; take the larger so
         // a mismatch is reported by `step` (ShapeMismatch) rather than overrunning anything.
-        self.decay.state_len(n).max(self.no_decay.state_len(n))
+        let [decay, no_decay] = &self.rules;
+        decay.state_len(n).max(no_decay.state_len(n))
+    }
+
+    fn begin_step(&mut self) {
+        let [decay, no_decay] = &self.rules;
+        let [decay_schedule, no_decay_schedule] = &mut self.schedules;
+        self.scalars = Some([
+            decay.begin_step(decay_schedule),
+            no_decay.begin_step(no_decay_schedule),
+        ]);
     }
 
     fn step<P: Element<Compute = f32>>(
@@ -105,17 +171,48 @@ impl<R: Rule> Optimizer for PerTensor<R> {
         g: &[P],
         state: &mut [f32],
     ) -> Result<(), Error> {
-        let len = self.steps.len();
-        let (Some(step), Some(decay)) = (self.steps.get_mut(tensor), TENSOR_DECAY.get(tensor))
-        else {
-            return Err(Error::IndexOutOfRange {
-                what: "tensor",
-                index: tensor,
-                len,
+        let (t, decay) = slot(&mut self.tensors, tensor)?;
+        let Some(scalars) = &self.scalars else {
+            return Err(Error::Mode {
+                what: "step",
+                reason: "no optimizer step begun: call begin_step() once per step, before the \
+                         tensors' updates",
             });
         };
-        let rule = if *decay { &self.decay } else { &self.no_decay };
-        rule.step(step, p, g, state)
+        if t.evaluating {
+            return Err(in_eval_mode());
+        }
+        group(&self.rules, decay).step_with(group(scalars, decay), &mut t.step, p, g, state)
+    }
+
+    fn eval<P: Element<Compute = f32>>(
+        &mut self,
+        tensor: usize,
+        p: &mut [P],
+        state: &mut [f32],
+    ) -> Result<(), Error> {
+        let (t, decay) = slot(&mut self.tensors, tensor)?;
+        if !t.evaluating {
+            // Leaves the parameters as they are for AdamW and Lion, and for a tensor that has not
+            // been updated yet (it has no `z`).
+            group(&self.rules, decay).to_eval(t.step, p, state)?;
+            t.evaluating = true;
+        }
+        Ok(())
+    }
+
+    fn train<P: Element<Compute = f32>>(
+        &mut self,
+        tensor: usize,
+        p: &mut [P],
+        state: &mut [f32],
+    ) -> Result<(), Error> {
+        let (t, decay) = slot(&mut self.tensors, tensor)?;
+        if t.evaluating {
+            group(&self.rules, decay).to_train(t.step, p, state)?;
+            t.evaluating = false;
+        }
+        Ok(())
     }
 }
 
@@ -230,7 +327,7 @@ pub fn run_phase<O: Optimizer, P: Element<Compute = f32>>(
     let name = opt.name();
     let before = evaluate(opt, head, state)?;
     hprintln!(
-        "{name:<6} {:<4} epoch {:>2}  train loss      -  eval loss {}  eval acc {:>5}%",
+        "{name:<17} {:<4} epoch {:>2}  train loss      -  eval loss {}  eval acc {:>5}%",
         P::NAME,
         0,
         Dec(before.loss, 4),
@@ -250,13 +347,14 @@ pub fn run_phase<O: Optimizer, P: Element<Compute = f32>>(
             }
             train_loss += loss / BATCH as f32;
             grad.round_from(acc);
+            opt.begin_step();
             for_each_tensor(opt, head, Some(grad), state, |o, t, p, g, s| {
                 o.step(t, p, g, s)
             })?;
         }
         after = evaluate(opt, head, state)?;
         hprintln!(
-            "{name:<6} {:<4} epoch {epoch:>2}  train loss {}  eval loss {}  eval acc {:>5}%",
+            "{name:<17} {:<4} epoch {epoch:>2}  train loss {}  eval loss {}  eval acc {:>5}%",
             P::NAME,
             Dec(train_loss / batches as f32, 4),
             Dec(after.loss, 4),
