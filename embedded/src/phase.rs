@@ -126,7 +126,7 @@ fn in_eval_mode() -> Error {
     }
 }
 
-impl<R: Rule> PerTensor<R> {
+impl<R: Rule<TensorState = ()>> PerTensor<R> {
     /// `decay` for the weights, `no_decay` for the biases; both validated as the builder would.
     ///
     /// # Errors
@@ -143,7 +143,7 @@ impl<R: Rule> PerTensor<R> {
     }
 }
 
-impl<R: Rule> Optimizer for PerTensor<R> {
+impl<R: Rule<TensorState = ()>> Optimizer for PerTensor<R> {
     fn name(&self) -> &'static str {
         group(&self.rules, true).name()
     }
