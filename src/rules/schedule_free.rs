@@ -969,14 +969,16 @@ struct WrapVisit<F, C> {
 impl<C: Real, F: Visit<C>> Visit<C> for WrapVisit<F, C> {
     #[inline]
     fn visit<B: Body<C, K>, const K: usize>(self, body: &B) {
-        let (c, outer) = (self.c, self.outer);
+        // The wrapper multiplies every base body it wraps, so only the decay is a const generic;
+        // the first-update flag (a loop-invariant branch) stays run-time.
+        let (c, outer, first) = (self.c, self.outer, self.first);
         if self.reference {
-            const_bools!((FIRST = self.first, WD = c.decays) => outer.visit_head::<_, 2, K>(
-                &WrappedReference::<_, _, FIRST, WD> { body, c }
+            const_bools!((WD = c.decays) => outer.visit_head::<_, 2, K>(
+                &WrappedReference::<_, _, WD> { body, c, first }
             ));
         } else {
-            const_bools!((FIRST = self.first, WD = c.decays) => {
-                outer.visit_head::<_, 1, K>(&Wrapped::<_, _, FIRST, WD> { body, c })
+            const_bools!((WD = c.decays) => {
+                outer.visit_head::<_, 1, K>(&Wrapped::<_, _, WD> { body, c, first })
             });
         }
     }
@@ -1004,19 +1006,20 @@ where
     }
 }
 
-struct Wrapped<'a, B, C, const FIRST: bool, const WD: bool> {
+struct Wrapped<'a, B, C, const WD: bool> {
     body: &'a B,
     c: WrapCoeffs<C>,
+    first: bool,
 }
 
-impl<C: Real, B: Body<C, K>, const K: usize, const FIRST: bool, const WD: bool> HeadBody<C, 1, K>
-    for Wrapped<'_, B, C, FIRST, WD>
+impl<C: Real, B: Body<C, K>, const K: usize, const WD: bool> HeadBody<C, 1, K>
+    for Wrapped<'_, B, C, WD>
 {
     #[inline(always)]
     fn apply_head<V: Lanes<Scalar = C>>(&self, y: V, g: V, [z]: &mut [V; 1], s: &mut [V; K]) -> V {
         let c = &self.c;
         let mut y = y;
-        let mut z0 = if FIRST { y } else { *z };
+        let mut z0 = if self.first { y } else { *z };
         if WD {
             z0 = z0 - V::splat(c.z_decay) * y; //                   z.sub_(p, alpha=lr*wd)
             y = y - V::splat(c.y_decay) * y; //                     p.sub_(p, alpha=lr*wd*(1-m))
@@ -1029,13 +1032,14 @@ impl<C: Real, B: Body<C, K>, const K: usize, const FIRST: bool, const WD: bool> 
     }
 }
 
-struct WrappedReference<'a, B, C, const FIRST: bool, const WD: bool> {
+struct WrappedReference<'a, B, C, const WD: bool> {
     body: &'a B,
     c: WrapCoeffs<C>,
+    first: bool,
 }
 
-impl<C: Real, B: Body<C, K>, const K: usize, const FIRST: bool, const WD: bool> HeadBody<C, 2, K>
-    for WrappedReference<'_, B, C, FIRST, WD>
+impl<C: Real, B: Body<C, K>, const K: usize, const WD: bool> HeadBody<C, 2, K>
+    for WrappedReference<'_, B, C, WD>
 {
     #[inline(always)]
     fn apply_head<V: Lanes<Scalar = C>>(
@@ -1046,7 +1050,7 @@ impl<C: Real, B: Body<C, K>, const K: usize, const FIRST: bool, const WD: bool> 
         s: &mut [V; K],
     ) -> V {
         let c = &self.c;
-        let (mut z0, x0) = if FIRST { (y, y) } else { (*z, *x) };
+        let (mut z0, x0) = if self.first { (y, y) } else { (*z, *x) };
         if WD {
             z0 = z0 - V::splat(c.z_decay) * y; //                   z.sub_(y, alpha=lr*wd)
         }
