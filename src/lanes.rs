@@ -65,6 +65,10 @@ pub trait Lanes:
     ///
     /// Not `signum`: Rust's and wide's `signum(±0)` is `±1`.
     fn sign(self) -> Self;
+    /// `torch.abs`: the sign bit cleared (exact; `|−0| = +0`, NaN stays NaN).
+    ///
+    /// Not named `abs`: that name is ambiguous with `num_traits::Float::abs` on [`Real`] (E0034).
+    fn magnitude(self) -> Self;
 }
 
 /// A scalar compute type: `f32` or `f64`. Sealed.
@@ -186,6 +190,10 @@ macro_rules! scalar_lanes {
                     0.0
                 }
             }
+            #[inline(always)]
+            fn magnitude(self) -> Self {
+                <$t>::abs(self)
+            }
         }
     };
 }
@@ -247,6 +255,10 @@ macro_rules! wide_lanes {
                 // The two masks are disjoint (and both clear for ±0 and NaN), so AND/OR selects.
                 let zero = <$v>::splat(0.0);
                 (self.simd_gt(zero) & <$v>::splat(1.0)) | (self.simd_lt(zero) & <$v>::splat(-1.0))
+            }
+            #[inline(always)]
+            fn magnitude(self) -> Self {
+                <$v>::abs(self)
             }
         }
     };
@@ -350,6 +362,28 @@ mod tests {
             w64.map(f64::to_bits),
             [0.0, 0.0, 1.0, -1.0f64].map(f64::to_bits)
         );
+    }
+
+    #[test]
+    fn magnitude_clears_the_sign_bit_on_every_lane_type() {
+        let wide = wide::f32x8::new(SPECIAL).magnitude().to_array();
+        for i in 0..8 {
+            let want = f32::from_bits(SPECIAL[i].to_bits() & 0x7FFF_FFFF);
+            assert_eq!(
+                SPECIAL[i].magnitude().to_bits(),
+                want.to_bits(),
+                "scalar {}",
+                SPECIAL[i]
+            );
+            assert_eq!(wide[i].to_bits(), want.to_bits(), "f32x8 {}", SPECIAL[i]);
+        }
+        let x = [f64::NAN, -0.0, -7.0, -1e-300];
+        let w64 = wide::f64x4::new(x).magnitude().to_array();
+        for i in 0..4 {
+            let want = f64::from_bits(x[i].to_bits() & !(1 << 63));
+            assert_eq!(x[i].magnitude().to_bits(), want.to_bits());
+            assert_eq!(w64[i].to_bits(), want.to_bits());
+        }
     }
 
     #[test]
