@@ -92,7 +92,8 @@ where
     S: Element<Compute = P::Compute>,
 {
     /// Builds from the constructor-level rule (`top`, already validated) and the groups: each
-    /// group is `top` with the group's overrides applied, then validated.
+    /// group is `top` with the group's overrides applied, then validated. State slot `k` of every
+    /// tensor starts at `top`'s [`Rule::initial_state`]`(k)`.
     fn new(top: &R, groups: &[ParamGroup]) -> Result<Self, Error> {
         if groups.is_empty() {
             return Err(Error::InvalidGroups {
@@ -144,7 +145,7 @@ where
             rules.push(rule);
         }
         let align = ALIGN_ELEMS::<S>();
-        let state = vec![
+        let mut state = vec![
             S::default();
             total
                 .checked_add(align)
@@ -156,6 +157,16 @@ where
         let base = state.as_ptr().align_offset(64).min(align);
         for t in &mut tensors {
             t.state = t.state.start + base..t.state.end + base;
+            // Slot k starts at the constructor-level rule's `initial_state(k)` (the slots are
+            // the group's): torch.optim.Adagrad's `__init__` fills `sum` from its
+            // `initial_accumulator_value` argument and never reads a group's value.
+            if let Some(st) = state.get_mut(t.state.clone())
+                && t.numel > 0
+            {
+                for (k, slot) in st.chunks_exact_mut(t.numel).enumerate() {
+                    slot.fill(S::from_f64(top.initial_state(k)));
+                }
+            }
         }
         Ok(GroupedOptimizer {
             schedules: vec![R::Schedule::default(); rules.len()],

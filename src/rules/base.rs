@@ -59,6 +59,10 @@ impl Rule for BaseRule {
         each!(self, r => r.validate())
     }
     #[inline]
+    fn initial_state(&self, slot: usize) -> f64 {
+        each!(self, r => r.initial_state(slot))
+    }
+    #[inline]
     fn begin_step(&self, _: &mut ()) {}
     #[inline]
     fn visit_body<C: Real, F: Visit<C>>(&self, _: &(), step: u64, f: F) {

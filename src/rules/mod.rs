@@ -17,9 +17,12 @@
 //! ```
 //!
 //! State is `slots() × n` elements: slot `k` of a tensor with `n` elements is
-//! `state[k*n .. (k+1)*n]`, in the order each rule documents. Zero-initialised state is the
-//! reference's initial state for every rule here (SGD's momentum buffer is written from the first
-//! gradient, as in PyTorch, so its initial contents are never read).
+//! `state[k*n .. (k+1)*n]`, in the order each rule documents. Before the first update every
+//! element of slot `k` holds [`Rule::initial_state`]`(k)`, the reference's initial state (zero
+//! unless a rule documents otherwise).
+//! [`Rule::init_state`] fills a state slice with it; zeroed memory is the initial state whenever
+//! every `initial_state` is 0. (SGD's momentum buffer is written from the first gradient, as in
+//! PyTorch, so its initial contents are never read.)
 
 use crate::drive::{Body, HeadBody};
 use crate::element::Element;
@@ -197,11 +200,41 @@ pub trait Rule:
         self.slots().saturating_mul(n)
     }
 
+    /// The value every element of state slot `slot` holds before a tensor's first update (the
+    /// reference's initial state): 0 unless the rule documents otherwise.
+    #[inline]
+    fn initial_state(&self, slot: usize) -> f64 {
+        let _ = slot;
+        0.0
+    }
+
+    /// Sets a tensor's state (`slots() × n` elements, slot-major) to its initial value: slot `k`
+    /// to [`initial_state`](Self::initial_state)`(k)`, rounded once to `S`.
+    ///
+    /// A `state` whose length is not a multiple of `slots()` keeps its last `len % slots()`
+    /// elements. The optimizer layer does this when it allocates state; callers of
+    /// [`step`](Self::step) with their own buffers do it once before the first step.
+    #[inline]
+    fn init_state<S: Element>(&self, state: &mut [S]) {
+        let k = self.slots();
+        let Some(n) = state.len().checked_div(k) else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        for (slot, s) in state.chunks_exact_mut(n).enumerate() {
+            s.fill(S::from_f64(self.initial_state(slot)));
+        }
+    }
+
     /// One update of one tensor within a step started by [`begin_step`](Rule::begin_step):
     /// advances the tensor's own `step` count (saturating) and updates `p` and `state` in place.
     ///
-    /// Allocation-free and `no_std`. The state must start zeroed (or restored from a previous
-    /// run); a schedule-free rule initialises `z` from `p` on the tensor's first update.
+    /// Allocation-free and `no_std`. The state must start at the rule's initial state
+    /// ([`init_state`](Self::init_state); zeroed memory when every
+    /// [`initial_state`](Self::initial_state) is 0), or be restored from a previous run; a
+    /// schedule-free rule initialises `z` from `p` on the tensor's first update.
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] (tensor 0) if `g` or `state` have the wrong length; nothing is
@@ -255,7 +288,9 @@ pub trait Rule:
     /// (saturating) and updates `p` and `state` in place. (Schedule-free rules use
     /// [`begin_step`](Rule::begin_step) and [`step_with`](Rule::step_with).)
     ///
-    /// Allocation-free and `no_std`. The state must start zeroed (or restored from a previous run).
+    /// Allocation-free and `no_std`. The state must start at the rule's initial state
+    /// ([`init_state`](Self::init_state); zeroed memory when every
+    /// [`initial_state`](Self::initial_state) is 0), or be restored from a previous run.
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] (tensor 0) if `g` or `state` have the wrong length; nothing is

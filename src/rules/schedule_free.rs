@@ -875,6 +875,13 @@ impl<B: Rule<Schedule = (), Scalars = (), TensorState = ()>> Rule for ScheduleFr
         let p = self.weight_lr_power;
         check("weight_lr_power", p, p.is_finite(), "a finite number")
     }
+    /// `z` (and `x`) are set from the parameters on a tensor's first update; the base rule's
+    /// slots start at the base rule's initial state.
+    #[inline]
+    fn initial_state(&self, slot: usize) -> f64 {
+        slot.checked_sub(self.head())
+            .map_or(0.0, |k| self.base.initial_state(k))
+    }
     #[inline]
     fn begin_step(&self, s: &mut Schedule) -> WrapperScalars {
         let lr = self.base.lr();
