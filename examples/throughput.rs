@@ -13,8 +13,8 @@
 //! steps after a warm-up, each alternating with the baseline so drift hits both alike.
 
 use optim_kernels::rules::{
-    Adam, AdamW, AdamWScheduleFree, Lion, RAdamScheduleFree, Rule, Schedule, ScheduleFreeWrapper,
-    Sgd, SgdScheduleFree,
+    Adam, AdamW, AdamWScheduleFree, Lion, RAdamScheduleFree, RmsProp, Rule, Schedule,
+    ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 use optim_kernels::{Element, bf16, f16};
 use std::hint::black_box;
@@ -30,6 +30,7 @@ enum AnyRule {
     Adam(Adam),
     AdamW(AdamW),
     Lion(Lion),
+    RmsProp(RmsProp),
     AdamWScheduleFree(AdamWScheduleFree),
     SgdScheduleFree(SgdScheduleFree),
     RAdamScheduleFree(RAdamScheduleFree),
@@ -43,6 +44,7 @@ macro_rules! each {
             AnyRule::Adam($r) => $e,
             AnyRule::AdamW($r) => $e,
             AnyRule::Lion($r) => $e,
+            AnyRule::RmsProp($r) => $e,
             AnyRule::AdamWScheduleFree($r) => $e,
             AnyRule::SgdScheduleFree($r) => $e,
             AnyRule::RAdamScheduleFree($r) => $e,
@@ -91,6 +93,7 @@ impl AnyRule {
             AnyRule::SgdScheduleFree(r) => group_step(r, schedule, t, p, g, s),
             AnyRule::RAdamScheduleFree(r) => group_step(r, schedule, t, p, g, s),
             AnyRule::Wrapper(r) => group_step(r, schedule, t, p, g, s),
+            AnyRule::RmsProp(r) => r.step(t, p, g, s),
         };
         if let Err(e) = r {
             eprintln!("error: {e}");
@@ -149,6 +152,7 @@ fn rules() -> Vec<(&'static str, AnyRule)> {
                 ..Sgd::DEFAULT
             })),
         ),
+        ("rmsprop", AnyRule::RmsProp(RmsProp::DEFAULT)),
     ]
 }
 
@@ -256,7 +260,7 @@ fn main() {
             }
             "--help" | "-h" => {
                 println!(
-                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd] [--dtype f32|bf16|f16|f64] [--n N]"
+                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd] [--dtype f32|bf16|f16|f64] [--n N]"
                 );
                 return;
             }

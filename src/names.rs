@@ -11,6 +11,7 @@ pub(crate) enum Kind {
     Adam,
     AdamW,
     Lion,
+    RmsProp,
     SgdScheduleFree,
     SgdScheduleFreeReference,
     AdamWScheduleFree,
@@ -28,6 +29,7 @@ pub const OPTIMIZERS: &[(&str, &str)] = &[
     ("SGD", "torch.optim.SGD (PyTorch 2.15)"),
     ("Adam", "torch.optim.Adam (PyTorch 2.15)"),
     ("AdamW", "torch.optim.AdamW (PyTorch 2.15)"),
+    ("RMSprop", "torch.optim.RMSprop (PyTorch 2.15)"),
     ("Lion", "lion_pytorch.Lion (lion-pytorch 0.2.5)"),
     (
         "SGDScheduleFree",
@@ -77,6 +79,7 @@ pub(crate) fn resolve(name: &str) -> Option<Kind> {
         "sgd" => Kind::Sgd,
         "adam" => Kind::Adam,
         "adamw" => Kind::AdamW,
+        "rmsprop" => Kind::RmsProp,
         "lion" => Kind::Lion,
         "sgdschedulefree" => Kind::SgdScheduleFree,
         "sgdschedulefreereference" => Kind::SgdScheduleFreeReference,

@@ -10,7 +10,7 @@ use crate::names::{Kind, resolve};
 use crate::rules::Adam;
 use crate::rules::{
     AdamW, AdamWScheduleFree, AdamWScheduleFreePaper, AdamWScheduleFreeReference, BaseRule, Lion,
-    Mode, RAdamScheduleFree, Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Mode, RAdamScheduleFree, RmsProp, Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
     SgdScheduleFreeReference, check_lengths,
 };
 use crate::value::Value;
@@ -507,6 +507,8 @@ pub enum Optimizer<P: Element, S: Element<Compute = P::Compute> = <P as Element>
     AdamW(GroupedOptimizer<AdamW, P, S>),
     /// lion-pytorch `Lion`.
     Lion(GroupedOptimizer<Lion, P, S>),
+    /// `torch.optim.RMSprop`.
+    RmsProp(GroupedOptimizer<RmsProp, P, S>),
     /// `schedulefree.SGDScheduleFree`.
     SgdScheduleFree(GroupedOptimizer<SgdScheduleFree, P, S>),
     /// `schedulefree.SGDScheduleFreeReference`.
@@ -531,6 +533,7 @@ macro_rules! dispatch {
             Optimizer::Adam($o) => $e,
             Optimizer::AdamW($o) => $e,
             Optimizer::Lion($o) => $e,
+            Optimizer::RmsProp($o) => $e,
             Optimizer::SgdScheduleFree($o) => $e,
             Optimizer::SgdScheduleFreeReference($o) => $e,
             Optimizer::AdamWScheduleFree($o) => $e,
@@ -618,6 +621,10 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             // lion-pytorch keeps the constructor's lr as `_init_lr` for `decoupled_weight_decay`.
             Kind::Lion => Optimizer::Lion(GroupedOptimizer::new(
                 &top_level(Lion::DEFAULT, config, |r| r.init_lr = r.lr)?,
+                groups,
+            )?),
+            Kind::RmsProp => Optimizer::RmsProp(GroupedOptimizer::new(
+                &top_level(RmsProp::DEFAULT, config, plain)?,
                 groups,
             )?),
             Kind::SgdScheduleFree => grouped!(SgdScheduleFree, SgdScheduleFree::DEFAULT),
@@ -795,9 +802,11 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             Optimizer::AdamWScheduleFreeReference(o) => o.schedule(group).copied(),
             Optimizer::RAdamScheduleFree(o) => o.schedule(group).copied(),
             Optimizer::ScheduleFreeWrapper(o) => o.schedule(group).copied(),
-            Optimizer::Sgd(_) | Optimizer::Adam(_) | Optimizer::AdamW(_) | Optimizer::Lion(_) => {
-                None
-            }
+            Optimizer::Sgd(_)
+            | Optimizer::Adam(_)
+            | Optimizer::AdamW(_)
+            | Optimizer::Lion(_)
+            | Optimizer::RmsProp(_) => None,
         }
     }
 }
@@ -837,6 +846,7 @@ fn wrapper(config: &Config, reference: bool) -> Result<ScheduleFreeWrapper<BaseR
         Kind::Adam => BaseRule::Adam(top_level(Adam::ADAM, &base, plain)?),
         Kind::AdamW => BaseRule::AdamW(top_level(AdamW::DEFAULT, &base, plain)?),
         Kind::Lion => BaseRule::Lion(top_level(Lion::DEFAULT, &base, |r| r.init_lr = r.lr)?),
+        Kind::RmsProp => BaseRule::RmsProp(top_level(RmsProp::DEFAULT, &base, plain)?),
         _ => {
             return Err(Error::Conflict {
                 key: "base",
@@ -906,6 +916,7 @@ pub fn optimizer_defaults(name: &str) -> Option<Config> {
         Kind::Adam => all(Adam::ADAM),
         Kind::AdamW => all(AdamW::DEFAULT),
         Kind::Lion => all(Lion::DEFAULT),
+        Kind::RmsProp => all(RmsProp::DEFAULT),
         Kind::SgdScheduleFree => all(SgdScheduleFree::DEFAULT),
         Kind::SgdScheduleFreeReference => all(SgdScheduleFreeReference::DEFAULT),
         Kind::AdamWScheduleFree => all(AdamWScheduleFree::DEFAULT),
@@ -937,6 +948,7 @@ pub fn optimizer_keys(name: &str) -> Option<&'static [&'static str]> {
         Kind::Adam => Adam::ADAM.keys(),
         Kind::AdamW => AdamW::DEFAULT.keys(),
         Kind::Lion => Lion::DEFAULT.keys(),
+        Kind::RmsProp => RmsProp::DEFAULT.keys(),
         Kind::SgdScheduleFree => SgdScheduleFree::DEFAULT.keys(),
         Kind::SgdScheduleFreeReference => SgdScheduleFreeReference::DEFAULT.keys(),
         Kind::AdamWScheduleFree => AdamWScheduleFree::DEFAULT.keys(),

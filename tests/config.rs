@@ -63,10 +63,13 @@ fn unknown_names_are_rejected() {
 
 #[test]
 fn names_match_case_insensitively() {
-    for name in ["sgd", "SGD", "adam", "ADAMW", "AdamW", "lion", "LION"] {
+    for name in [
+        "sgd", "SGD", "adam", "ADAMW", "AdamW", "lion", "LION", "rmsprop", "RMSprop",
+    ] {
         assert!(build(&Config::new(name)).is_ok(), "{name}");
     }
     assert_eq!(build(&Config::new("adamw")).unwrap().name(), "AdamW");
+    assert_eq!(build(&Config::new("RMSPROP")).unwrap().name(), "RMSprop");
 }
 
 #[test]
@@ -80,6 +83,8 @@ fn unknown_keys_are_rejected() {
     rejected(Config::new("Lion").set("eps", 1e-8), "eps");
     rejected(Config::new("Lion").set("maximize", true), "maximize");
     rejected(Config::new("SGD").set("amsgrad", true), "amsgrad");
+    rejected(Config::new("RMSprop").set("fused", true), "fused");
+    rejected(Config::new("RMSprop").set("betas", (0.9, 0.99)), "betas");
     rejected_in_group("Adam", "momentum", 0.9);
 }
 
@@ -101,7 +106,7 @@ fn wrong_types_are_rejected() {
 
 #[test]
 fn invalid_values_are_rejected() {
-    for name in ["SGD", "Adam", "AdamW", "Lion"] {
+    for name in ["SGD", "Adam", "AdamW", "Lion", "RMSprop"] {
         rejected(Config::new(name).set("lr", -1e-3), "lr");
         rejected(Config::new(name).set("lr", f64::NAN), "lr");
         rejected(Config::new(name).set("lr", f64::INFINITY), "lr");
@@ -122,6 +127,15 @@ fn invalid_values_are_rejected() {
         rejected_in_group_as(name, "betas", (0.9, 1.5), "betas[1]");
     }
     rejected(Config::new("SGD").set("momentum", -0.9), "momentum");
+    // RMSprop: torch bounds alpha only below (alpha > 1 is accepted).
+    rejected(Config::new("RMSprop").set("eps", -1e-8), "eps");
+    rejected(Config::new("RMSprop").set("eps", f64::INFINITY), "eps");
+    rejected(Config::new("RMSprop").set("momentum", -0.9), "momentum");
+    rejected(Config::new("RMSprop").set("alpha", -0.1), "alpha");
+    rejected(Config::new("RMSprop").set("alpha", f64::NAN), "alpha");
+    rejected(Config::new("RMSprop").set("centered", 1), "centered");
+    rejected_in_group("RMSprop", "alpha", -1.0);
+    assert!(build(&Config::new("RMSprop").set("alpha", 1.5)).is_ok());
     // Lion: lion-pytorch asserts lr > 0 and 0 <= beta <= 1.
     rejected(Config::new("Lion").set("lr", 0.0), "lr");
     rejected(Config::new("Lion").set("betas", (1.5, 0.99)), "betas[0]");
@@ -197,6 +211,12 @@ fn defaults_are_the_references() {
     assert_eq!(adam.get(0, "weight_decay"), Some(Value::Float(0.0)));
     let adamw = build(&Config::new("AdamW")).unwrap();
     assert_eq!(adamw.get(0, "weight_decay"), Some(Value::Float(1e-2)));
+    let rms = build(&Config::new("RMSprop")).unwrap();
+    assert_eq!(rms.get(0, "lr"), Some(Value::Float(1e-2)));
+    assert_eq!(rms.get(0, "alpha"), Some(Value::Float(0.99)));
+    assert_eq!(rms.get(0, "eps"), Some(Value::Float(1e-8)));
+    assert_eq!(rms.get(0, "momentum"), Some(Value::Float(0.0)));
+    assert_eq!(rms.get(0, "centered"), Some(Value::Bool(false)));
     let lion = build(&Config::new("Lion")).unwrap();
     assert_eq!(lion.get(0, "lr"), Some(Value::Float(1e-4)));
     assert_eq!(
@@ -235,6 +255,18 @@ fn set_validates_and_leaves_the_group_unchanged_on_error() {
         sgd.set(0, "momentum", &0.9.into()),
         Err(Error::Immutable { .. })
     ));
+    // RMSprop's momentum buffer and centered average exist only if configured at build time.
+    let mut rms = build(&Config::new("RMSprop").set("momentum", 0.9)).unwrap();
+    for (key, value) in [
+        ("momentum", Value::Float(0.0)),
+        ("centered", Value::Bool(true)),
+    ] {
+        assert!(
+            matches!(rms.set(0, key, &value), Err(Error::Immutable { .. })),
+            "{key}"
+        );
+    }
+    rms.set(0, "momentum", &0.5.into()).unwrap();
 }
 
 #[test]

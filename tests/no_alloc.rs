@@ -71,6 +71,12 @@ fn configs() -> Vec<Config> {
         Config::new("ScheduleFreeWrapper")
             .set("weight_decay_at_y", 0.01)
             .set("base", Config::new("Adam").set("amsgrad", true).to_dict()),
+        Config::new("RMSprop"),
+        Config::new("RMSprop")
+            .set("momentum", 0.9)
+            .set("centered", true)
+            .set("weight_decay", 0.01)
+            .set("maximize", true),
     ]
 }
 

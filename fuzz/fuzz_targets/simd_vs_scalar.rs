@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use optim_kernels::rules::{
-    Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree, Rule,
+    Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree, RmsProp, Rule,
     ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 
@@ -92,6 +92,21 @@ fuzz_target!(|data: &[u8]| {
             betas: (b1, b2),
             amsgrad: flags & 4 != 0,
             ..AdamW::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    check(
+        &RmsProp {
+            lr,
+            alpha: b2 * 2.0,
+            momentum: if flags & 4 != 0 { b1 } else { 0.0 },
+            centered: flags & 8 != 0,
+            maximize: flags & 2 != 0,
+            weight_decay: (flags & 1) as f64 * 0.01,
+            ..RmsProp::DEFAULT
         },
         step,
         p,

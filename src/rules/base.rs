@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adam, AdamW, Lion, Rule, Sgd, Visit};
+use crate::rules::{Adam, AdamW, Lion, RmsProp, Rule, Sgd, Visit};
 
 /// Any rule without a per-group schedule, chosen at run time (the base optimizer a
 /// [`ScheduleFreeWrapper`](crate::rules::ScheduleFreeWrapper) built from a config wraps).
@@ -21,6 +21,8 @@ pub enum BaseRule {
     AdamW(AdamW),
     /// lion-pytorch `Lion`.
     Lion(Lion),
+    /// `torch.optim.RMSprop`.
+    RmsProp(RmsProp),
 }
 
 macro_rules! each {
@@ -30,6 +32,7 @@ macro_rules! each {
             BaseRule::Adam($r) => $e,
             BaseRule::AdamW($r) => $e,
             BaseRule::Lion($r) => $e,
+            BaseRule::RmsProp($r) => $e,
         }
     };
 }

@@ -34,6 +34,7 @@ pub mod adam;
 pub mod adamw;
 pub mod base;
 pub mod lion;
+pub mod rmsprop;
 pub mod schedule_free;
 pub mod sgd;
 
@@ -41,6 +42,7 @@ pub use adam::Adam;
 pub use adamw::AdamW;
 pub use base::BaseRule;
 pub use lion::Lion;
+pub use rmsprop::RmsProp;
 pub use schedule_free::{
     AdamWScheduleFree, AdamWScheduleFreePaper, AdamWScheduleFreeReference, RAdamScheduleFree,
     Schedule, ScheduleFreeWrapper, SgdScheduleFree, SgdScheduleFreeReference,
@@ -61,6 +63,7 @@ mod sealed {
     impl Sealed for super::AdamWScheduleFreeReference {}
     impl Sealed for super::RAdamScheduleFree {}
     impl<B: super::Rule> Sealed for super::ScheduleFreeWrapper<B> {}
+    impl Sealed for super::RmsProp {}
 }
 
 /// An elementwise update rule: the hyperparameters of one parameter group and its kernel.

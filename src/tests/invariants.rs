@@ -1,10 +1,10 @@
 //! Properties that need no reference implementation.
 
-use super::strategies::{self, Case, TestElement, Values, config};
+use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use crate::element::Element;
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adam, AdamW, Lion, Rule, Sgd};
+use crate::rules::{Adam, AdamW, Lion, RmsProp, Rule, Sgd};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::vec;
@@ -82,7 +82,7 @@ where
     strategies::case(rule, 3, Values::Finite, Values::Finite)
 }
 
-fn lr_zero<R: Rule, P: TestElement>(
+fn lr_zero<R: Reachable, P: TestElement>(
     mut case: Case<R, P, P::DefaultState>,
 ) -> Result<(), TestCaseError>
 where
@@ -91,7 +91,7 @@ where
     case.rule.set_lr(0.0);
     prop_assert_eq!(case.rule.validate(), Ok(()));
     let mut state = case.state.clone();
-    second_moments_nonnegative(&mut state, case.p.len()); // Adam: a NaN-free √v
+    strategies::make_reachable(&case.rule, &mut state, case.p.len()); // e.g. a NaN-free √v
     run(&case, state, |before, after, _| same_number(before, after))
 }
 
@@ -124,6 +124,14 @@ proptest! {
     }
     #[test]
     fn lr_zero_leaves_params_unchanged_lion_f64(c in lr_zero_case::<_, f64>(strategies::lion())) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_rmsprop(c in lr_zero_case::<_, f32>(strategies::rmsprop(false))) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_rmsprop_f64(c in lr_zero_case::<_, f64>(strategies::rmsprop(false))) {
         lr_zero(c)?;
     }
 }
@@ -181,6 +189,15 @@ proptest! {
     fn zero_grad_zero_state_leaves_params_unchanged_lion(
         c in strategies::case::<_, f64, f64>(
             strategies::lion().prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        zero_grad(c)?;
+    }
+    #[test]
+    fn zero_grad_zero_state_leaves_params_unchanged_rmsprop(
+        c in strategies::case::<_, bf16, f32>(
+            strategies::rmsprop(true).prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
             3, Values::Any, Values::Any,
         )
     ) {
@@ -604,6 +621,13 @@ proptest! {
         independent_of_slicing(c, cut)?;
     }
     #[test]
+    fn elementwise_independent_of_slicing_rmsprop_f32(
+        c in strategies::case::<_, f32, f32>(strategies::rmsprop(true), 2, Values::Any, Values::Any),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        independent_of_slicing(c, cut)?;
+    }
+    #[test]
     fn elementwise_independent_of_slicing_lion_f64(
         c in strategies::case::<_, f64, f64>(strategies::lion(), 2, Values::Any, Values::Any),
         cut in any::<prop::sample::Index>(),
@@ -646,6 +670,16 @@ fn state_len_is_slots_times_n() {
         );
         assert_eq!(Rule::state_len(&with_momentum, n), n);
         assert_eq!(Rule::state_len(&Lion::DEFAULT, n), n);
+        let rms = |momentum, centered| RmsProp {
+            momentum,
+            centered,
+            ..RmsProp::DEFAULT
+        };
+        assert_eq!(Rule::state_len(&rms(0.0, false), n), n, "square_avg");
+        assert_eq!(Rule::state_len(&rms(0.9, false), n), 2 * n);
+        assert_eq!(Rule::state_len(&rms(0.0, true), n), 2 * n);
+        assert_eq!(Rule::state_len(&rms(0.9, true), n), 3 * n);
+        assert_eq!(rms(0.9, true).state_len(n), 3 * n);
     }
 }
 

@@ -122,6 +122,11 @@ simd_vs_scalar! {
     simd_matches_scalar_bitwise_wrapper_adam_bf16: strategies::wrapper_adam(), bf16, f32;
     simd_matches_scalar_bitwise_wrapper_sgd_f32: strategies::wrapper_sgd(), f32, f32;
     simd_matches_scalar_bitwise_wrapper_sgd_f32_bf16_state: strategies::wrapper_sgd(), f32, bf16;
+    simd_matches_scalar_bitwise_rmsprop_f64: strategies::rmsprop(true), f64, f64;
+    simd_matches_scalar_bitwise_rmsprop_f32: strategies::rmsprop(true), f32, f32;
+    simd_matches_scalar_bitwise_rmsprop_f16: strategies::rmsprop(true), f16, f32;
+    simd_matches_scalar_bitwise_rmsprop_bf16: strategies::rmsprop(true), bf16, f32;
+    simd_matches_scalar_bitwise_rmsprop_f32_bf16_state: strategies::rmsprop(true), f32, bf16;
 }
 
 /// NaN payloads are not part of the SIMD == scalar guarantee (the docs say so: a NaN is NaN on

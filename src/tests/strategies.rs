@@ -3,8 +3,8 @@
 
 use crate::element::Element;
 use crate::rules::{
-    Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree, Rule,
-    ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree, RmsProp,
+    Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 use half::{bf16, f16};
 use proptest::prelude::*;
@@ -568,6 +568,95 @@ pub fn wrapper_sgd() -> impl Strategy<Value = ScheduleFreeWrapper<Sgd>> {
             })
         },
     )
+}
+
+/// `torch.optim.RMSprop` settings: every combination of momentum (0 or not), `centered`,
+/// `maximize` and weight decay 0 or not. α covers both lerp formulas of the centered average
+/// (1 − α < 0.5 and ≥ 0.5) and α = 0 (v = g², ḡ = g: the centered variance is exactly 0).
+/// With `any_alpha`, α also exceeds 1 (PyTorch accepts any α ≥ 0; then 1 − α < 0 and the
+/// variance may go negative, giving NaN, which the SIMD-vs-scalar test must agree on); without
+/// it α ∈ {0} ∪ [0.1, 1), where no cancellation in `v − ḡ²` exceeds the f32 error bound.
+pub fn rmsprop(any_alpha: bool) -> impl Strategy<Value = RmsProp> {
+    let alpha = if any_alpha {
+        prop_oneof![Just(0.99), Just(0.0), Just(0.5), 0.0f64..1.0, 1.0f64..3.0].boxed()
+    } else {
+        prop_oneof![Just(0.99), Just(0.9), Just(0.0), Just(0.5), 0.1f64..1.0].boxed()
+    };
+    (
+        lr(),
+        alpha,
+        eps(false),
+        weight_decay(),
+        prop_oneof![Just(0.0), Just(0.9), 0.01f64..0.99],
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(lr, alpha, eps, weight_decay, momentum, centered, maximize)| {
+                valid(RmsProp {
+                    lr,
+                    alpha,
+                    eps,
+                    weight_decay,
+                    momentum,
+                    centered,
+                    maximize,
+                    ..RmsProp::DEFAULT
+                })
+            },
+        )
+}
+
+/// Which states a rule can reach, for tests that start from generated (arbitrary) state.
+pub trait Reachable: Rule {
+    /// Maps one element's generated state (by slot; unused slots are 0) to a state the rule can
+    /// reach: e.g. Adam's second moments are non-negative.
+    fn reachable(&self, _s: &mut [f64; 3]) {}
+}
+
+impl Reachable for Sgd {}
+impl Reachable for Lion {}
+
+impl Reachable for Adam {
+    fn reachable(&self, s: &mut [f64; 3]) {
+        (s[1], s[2]) = (s[1].abs(), s[2].abs());
+    }
+}
+
+impl Reachable for AdamW {
+    fn reachable(&self, s: &mut [f64; 3]) {
+        self.to_adam().reachable(s);
+    }
+}
+
+impl Reachable for RmsProp {
+    /// `v ≥ 0`; centered, also `v ≥ ḡ²` (then `v' − ḡ'² ≥ α(v − ḡ²) ≥ 0` by convexity, for
+    /// α ∈ [0, 1]), here with a margin of `ḡ²` so that rounding the state to bf16 keeps it.
+    fn reachable(&self, s: &mut [f64; 3]) {
+        s[0] = s[0].abs();
+        if self.centered {
+            let ga = s[if self.momentum > 0.0 { 2 } else { 1 }];
+            s[0] += 2.0 * ga * ga;
+        }
+    }
+}
+
+/// Makes every element of a generated state (`rule.slots() × n`, slot-major) reachable.
+pub fn make_reachable<R: Reachable, S: TestElement>(rule: &R, state: &mut [S], n: usize) {
+    let slots = rule.slots();
+    for i in 0..n {
+        let mut s: [f64; 3] = core::array::from_fn(|k| {
+            if k < slots {
+                state[k * n + i].as_f64()
+            } else {
+                0.0
+            }
+        });
+        rule.reachable(&mut s);
+        for (k, x) in s.iter().enumerate().take(slots) {
+            state[k * n + i] = S::of_f64(*x);
+        }
+    }
 }
 
 /// Every generated configuration is one the builder would accept.

@@ -35,7 +35,7 @@
 //! rounding of the compute type. Rounding a result to f16 adds up to 2⁻²⁵
 //! absolutely in f16's subnormal range; [`store`] counts that.
 
-use crate::rules::{Adam, Lion, Sgd};
+use crate::rules::{Adam, Lion, RmsProp, Sgd};
 
 /// Unit roundoff of f64, for the reference's own roundings.
 pub const U64: f64 = f64::EPSILON / 2.0;
@@ -248,5 +248,103 @@ pub fn lion(h: &Lion, p: f64, g: f64, m: f64, u: f64) -> Bound {
         ],
         sign_arg_err: e_x,
         sign_arg: x,
+    }
+}
+
+/// `e_r` of `r = √x` computed from `x` known to within `e_x`: one rounding, and
+/// `|√(x + δ) − √x| ≤ min(δ/√x, √δ)`.
+fn sqrt_err(r: f64, e_x: f64, u: f64) -> f64 {
+    u * r
+        + if r > 0.0 {
+            (e_x / r).min(e_x.sqrt())
+        } else {
+            e_x.sqrt()
+        }
+}
+
+/// `e_q` of `q = n/d` (`|q|` given) computed from `n` and `d` known to within `e_n`, `e_d`: one
+/// rounding, and exactly `|n'/d' − n/d| ≤ (e_n + |q|·e_d)/(d − e_d)` for `d > e_d`. No bound
+/// (∞) when the denominator is not known to be nonzero.
+fn quotient_err(q: f64, d: f64, e_n: f64, e_d: f64, u: f64) -> f64 {
+    if e_d < d {
+        u * q + (e_n + q * e_d) / (d - e_d)
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// RMSprop, one element: `p`, `g`, `v` (square_avg), `b` (momentum_buffer, if μ > 0), `ga`
+/// (grad_avg, if centered) before the step. For α ∈ [0, 1] (the lerp weight `w = 1 − α` in
+/// [0, 1], as Adam's bound assumes).
+///
+/// ```text
+/// g₂ = ±g + λ·θ      roundings: λ, λθ, the sum                      e_g = u(2|λθ| + |g₂|)
+/// v' = αv + ((1−α)g₂)g₂  as Adam's v   e_v = u(2α|v| + 3(1−α)g₂² + |v'|) + 2(1−α)|g₂|e_g + (1−α)e_g²
+/// ḡ' = lerp(ḡ, g₂, 1 − α)  as Adam's m                   e_ḡ = u(2|g₂ − ḡ| + |ḡ'|) + (1−α)e_g
+/// s  = v' − ḡ'·ḡ'    (centered) roundings: the square, the difference
+///                                         e_s = u(ḡ'² + |s|) + e_v + 2|ḡ'|e_ḡ + e_ḡ²
+/// r  = √s (√v' if not centered)                                   e_r = u·r + min(e_s/r, √e_s)
+/// d  = r + ε         roundings: ε, the sum                          e_d = u(ε + d) + e_r
+/// with μ > 0:
+///   q = g₂/d         rounding, and the quotient's sensitivity        e_q = u|q| + (e_g + |q|e_d)/(d − e_d)
+///   b' = μb + q      roundings: μ, μb, the sum                      e_b = u(2|μb| + |b'|) + e_q
+///   θ' = θ − lr·b'   roundings: lr, lr·b', the sum                  e_θ = u(2lr|b'| + |θ'|) + lr·e_b
+/// else:
+///   n = lr·g₂        roundings: lr, the product                     e_n = 2u|n| + lr·e_g
+///   U = n/d          as q                                           e_U = u|U| + (e_n + |U|e_d)/(d − e_d)
+///   θ' = θ − U       rounding of the sum                            e_θ = u|θ'| + e_U
+/// ```
+#[allow(clippy::too_many_arguments)] // one element's full state, spelled out
+pub fn rmsprop(h: &RmsProp, p: f64, g: f64, v: f64, b: f64, ga: f64, u: f64) -> Bound {
+    let g1 = if h.maximize { -g } else { g };
+    let wd = h.weight_decay;
+    let (g2, e_g) = if wd == 0.0 {
+        (g1, 0.0)
+    } else {
+        let g2 = g1 + wd * p;
+        (g2, u * (2.0 * (wd * p).abs() + g2.abs()))
+    };
+    let a = h.alpha;
+    let w = 1.0 - a;
+    let v1 = a * v + w * g2 * g2;
+    let e_v = u * (2.0 * (a * v).abs() + 3.0 * w * g2 * g2 + v1.abs())
+        + 2.0 * w * g2.abs() * e_g
+        + w * e_g * e_g;
+    let (r, e_r, e_ga) = if h.centered {
+        let ga1 = super::reference::lerp(ga, g2, w);
+        let e_ga = u * (2.0 * (g2 - ga).abs() + ga1.abs()) + w * e_g;
+        let sq = v1 - ga1 * ga1;
+        let e_s = u * (ga1 * ga1 + sq.abs()) + e_v + 2.0 * ga1.abs() * e_ga + e_ga * e_ga;
+        let r = sq.sqrt();
+        (r, sqrt_err(r, e_s, u), e_ga)
+    } else {
+        let r = v1.sqrt();
+        (r, sqrt_err(r, e_v, u), 0.0)
+    };
+    let d = r + h.eps;
+    let e_d = u * (h.eps + d) + e_r;
+    let mut state = [e_v, 0.0, 0.0];
+    let e_p = if h.momentum > 0.0 {
+        let q = g2.abs() / d;
+        let e_q = quotient_err(q, d, e_g, e_d, u);
+        let b1 = h.momentum * b + g2 / d;
+        let e_b = u * (2.0 * (h.momentum * b).abs() + b1.abs()) + e_q;
+        state[1] = e_b;
+        let p1 = p - h.lr * b1;
+        u * (2.0 * h.lr * b1.abs() + p1.abs()) + h.lr * e_b
+    } else {
+        let n = h.lr * g2.abs();
+        let e_n = 2.0 * u * n + h.lr * e_g;
+        let upd = n / d;
+        let p1 = p - h.lr * g2 / d;
+        u * p1.abs() + quotient_err(upd, d, e_n, e_d, u)
+    };
+    if h.centered {
+        state[if h.momentum > 0.0 { 2 } else { 1 }] = e_ga;
+    }
+    Bound {
+        p: e_p,
+        state,
+        ..Bound::default()
     }
 }

@@ -13,10 +13,10 @@
 //! - f32 kernels (f32 state, and f32 parameters with bf16 state), f16/bf16 parameters (f32
 //!   state): the f32 bound plus one rounding to the storage type.
 
-use super::reference::{adam_step, adamw_step, lion_step, sgd_step};
-use super::strategies::{self, Case, TestElement, Values, config};
+use super::reference::{adam_step, adamw_step, lion_step, rmsprop_step, sgd_step};
+use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use super::tolerance::{self, Bound, MARGIN, U64};
-use crate::rules::{Adam, AdamW, Lion, Rule, Sgd};
+use crate::rules::{Adam, AdamW, Lion, RmsProp, Sgd};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::format;
@@ -24,14 +24,11 @@ use std::string::String;
 use std::vec::Vec;
 
 /// A rule with its reference loop and its error bound, on the crate's slot-major state layout.
-trait Checked: Rule {
+trait Checked: Reachable {
     /// One reference step; `state` is `slots × n`, slot-major.
     fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]);
     /// The bound of one element with unit roundoff `u`; `s` is the element's state, by slot.
     fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound;
-    /// The first state slot whose values are non-negative in every reachable state (Adam's second
-    /// moments); the generated state of this slot and later ones is made non-negative.
-    const NONNEGATIVE_FROM_SLOT: usize = 3;
 }
 
 impl Checked for Sgd {
@@ -57,7 +54,6 @@ impl Checked for Adam {
     fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
         tolerance::adam(self, step, p, g, s[0], s[1], s[2], u)
     }
-    const NONNEGATIVE_FROM_SLOT: usize = 1;
 }
 
 impl Checked for AdamW {
@@ -68,7 +64,6 @@ impl Checked for AdamW {
     fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
         tolerance::adam(&self.to_adam(), step, p, g, s[0], s[1], s[2], u)
     }
-    const NONNEGATIVE_FROM_SLOT: usize = 1;
 }
 
 impl Checked for Lion {
@@ -77,6 +72,34 @@ impl Checked for Lion {
     }
     fn bound(&self, _step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
         tolerance::lion(self, p, g, s[0], u)
+    }
+}
+
+/// RMSprop's slots: `square_avg`, then `momentum_buffer` if `momentum > 0`, then `grad_avg` if
+/// centered. Returns (square_avg, momentum_buffer, grad_avg), the absent ones empty.
+fn rmsprop_slots<'a>(
+    h: &RmsProp,
+    state: &'a mut [f64],
+    n: usize,
+) -> (&'a mut [f64], &'a mut [f64], &'a mut [f64]) {
+    let (v, rest) = state.split_at_mut(n);
+    let (b, ga) = rest.split_at_mut(if h.momentum > 0.0 { n } else { 0 });
+    (v, b, ga)
+}
+
+impl Checked for RmsProp {
+    fn reference(&self, _step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+        let (v, b, ga) = rmsprop_slots(self, state, p.len());
+        rmsprop_step(self, p, g, v, b, ga);
+    }
+    fn bound(&self, _step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+        let (b, ga) = match (self.momentum > 0.0, self.centered) {
+            (true, true) => (s[1], s[2]),
+            (true, false) => (s[1], 0.0),
+            (false, true) => (0.0, s[1]),
+            (false, false) => (0.0, 0.0),
+        };
+        tolerance::rmsprop(self, p, g, s[0], b, ga, u)
     }
 }
 
@@ -151,13 +174,10 @@ where
     let slots = case.rule.slots();
     let mut p = case.p.clone();
     let mut state = case.state.clone();
-    for (k, x) in state.iter_mut().enumerate() {
-        if zero_state {
-            *x = S::default();
-        } else if k / n.max(1) >= R::NONNEGATIVE_FROM_SLOT {
-            *x = S::of_f64(x.as_f64().abs());
-        }
+    if zero_state {
+        state.iter_mut().for_each(|x| *x = S::default());
     }
+    strategies::make_reachable(&case.rule, &mut state, n);
     let mut worst = Worst::default();
     for (j, g) in case.grads.iter().enumerate() {
         let t = case.step_of(j);
@@ -248,6 +268,11 @@ vs_reference! {
     lion_f32_matches_reference: strategies::lion(), f32, f32;
     lion_f32_bf16_state_matches_reference: strategies::lion(), f32, bf16;
     lion_bf16_matches_reference: strategies::lion(), bf16, f32;
+    rmsprop_f64_matches_reference: strategies::rmsprop(false), f64, f64;
+    rmsprop_f32_matches_reference: strategies::rmsprop(false), f32, f32;
+    rmsprop_f32_bf16_state_matches_reference: strategies::rmsprop(false), f32, bf16;
+    rmsprop_f16_matches_reference: strategies::rmsprop(false), f16, f32;
+    rmsprop_bf16_matches_reference: strategies::rmsprop(false), bf16, f32;
 }
 
 /// How close the errors come to the bounds: the largest `|kernel − reference| / allowed` over
@@ -293,4 +318,7 @@ fn report_error_to_bound_ratios() {
     report::<AdamW, f32, f32>("AdamW f32", strategies::adamw(false));
     report::<Lion, f64, f64>("Lion f64", strategies::lion());
     report::<Lion, f32, f32>("Lion f32", strategies::lion());
+    report::<RmsProp, f64, f64>("RMSprop f64", strategies::rmsprop(false));
+    report::<RmsProp, f32, f32>("RMSprop f32", strategies::rmsprop(false));
+    report::<RmsProp, bf16, f32>("RMSprop bf16", strategies::rmsprop(false));
 }

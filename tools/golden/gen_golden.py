@@ -94,7 +94,7 @@ def write_json(path, obj):
 #
 # Each spec:
 #   name        base file name (dtype suffix added)
-#   opt         "SGD" | "Adam" | "AdamW" | "Lion"
+#   opt         "SGD" | "Adam" | "AdamW" | "RMSprop" | "Adagrad" | "Adadelta" | "Adamax" | "Lion"
 #   kwargs      constructor keyword arguments (besides params / foreach / fused)
 #   groups      None (one implicit group) or list of (tensor indices, overrides)
 #   late        tensor indices with no gradient on the FIRST step (step 0)
@@ -161,6 +161,25 @@ SPECS = [
          late=[], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]},
          grad_scale=[1.0, 1e-5, 1e-6]),
 
+    # ---------------------------------------------------------------- RMSprop
+    dict(name="rmsprop_default", opt="RMSprop", kwargs={"lr": 0.01},
+         groups=None, late=[2], lr_sched={3: [0.005], 5: [0.002]}, zero_grad0=True),
+    dict(name="rmsprop_momentum_wd", opt="RMSprop", kwargs={"lr": 0.01, "momentum": 0.9, "weight_decay": 0.01},
+         groups=G_LR_WD(0.005, 0.0), late=[1], lr_sched={3: [0.002, 0.005], 5: [0.001, 0.002]}),
+    # group 1: alpha 0.5 takes lerp's second formula (weight 1 - alpha >= 0.5), larger eps
+    dict(name="rmsprop_centered_eps_alpha", opt="RMSprop",
+         kwargs={"lr": 0.01, "alpha": 0.9, "eps": 1e-6, "centered": True},
+         groups=[([0, 2], {"lr": 0.005}), ([1], {"alpha": 0.5, "eps": 1e-3})], late=[0],
+         lr_sched={3: [0.002, 0.005], 5: [0.001, 0.002]}, zero_grad0=True),
+    dict(name="rmsprop_centered_momentum_maximize_wd", opt="RMSprop",
+         kwargs={"lr": 0.005, "momentum": 0.5, "centered": True, "maximize": True, "weight_decay": 0.1},
+         groups=G_LR_WD(0.002, 0.0), late=[], lr_sched={3: [0.001, 0.003], 5: [0.0005, 0.001]}),
+    # a momentum buffer in group 1 only (per-group state layout); differentiable is accepted
+    dict(name="rmsprop_group_momentum_maximize", opt="RMSprop",
+         kwargs={"lr": 0.01, "alpha": 0.3, "maximize": True, "differentiable": True},
+         groups=[([0, 2], {}), ([1], {"momentum": 0.9, "centered": True})], late=[1],
+         lr_sched={3: [0.005, 0.002], 5: [0.002, 0.001]}),
+
     # ---------------------------------------------------------------- Lion
     dict(name="lion_default", opt="Lion", kwargs={"lr": 1e-3},
          groups=[([0, 2], {"lr": 2e-3}), ([1], {"weight_decay": 0.1})], late=[1],
@@ -175,19 +194,20 @@ SPECS = [
 ]
 
 
+TORCH_OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax")
+
+
 def torch_class(opt):
-    if opt == "SGD":
-        return torch.optim.SGD
-    if opt == "Adam":
-        return torch.optim.Adam
-    if opt == "AdamW":
-        return torch.optim.AdamW
+    if opt in TORCH_OPTIMIZERS:
+        return getattr(torch.optim, opt)
     if opt == "Lion":
         return lion_pytorch.Lion
     raise KeyError(opt)
 
 
-FUSED_KERNEL = {"SGD": "torch._fused_sgd_", "Adam": "torch._fused_adam_", "AdamW": "torch._fused_adamw_"}
+# The optimizers with a fused CPU kernel (OPTIMIZERS.md §0.1); their f32 cases use it.
+FUSED_KERNEL = {"SGD": "torch._fused_sgd_", "Adam": "torch._fused_adam_", "AdamW": "torch._fused_adamw_",
+                "Adagrad": "torch._fused_adagrad_"}
 
 
 # --------------------------------------------------------------------------
@@ -285,6 +305,12 @@ def generate_case(spec, dtype_name):
         kwargs["foreach"] = False
         ref = f"torch {TORCH_VERSION} {cls} (single-tensor path, foreach=False), {CAP_NOTE}"
         steps, init, grads = run_reference(spec, kwargs, params_np, grads_np, dtype)
+    elif opt not in FUSED_KERNEL:
+        # No fused kernel: the default path, which on CPU is the single-tensor one
+        # (foreach=None -> _default_to_fused_or_foreach -> False for CPU tensors).
+        ref = (f"torch {TORCH_VERSION} {cls} (default path: foreach=None, single-tensor on CPU; "
+               f"no fused kernel exists), {CAP_NOTE}")
+        steps, init, grads = run_reference(spec, kwargs, params_np, grads_np, dtype)
     else:
         fk = dict(kwargs, fused=True)
         try:
@@ -343,6 +369,14 @@ ERROR_SPECS = [
     ("lion_negative_lr", "Lion", {"lr": -1e-4}, "lr"),
     ("lion_beta1_1p5", "Lion", {"lr": 1e-4, "betas": (1.5, 0.99)}, "betas[0]"),
     ("lion_beta2_negative", "Lion", {"lr": 1e-4, "betas": (0.9, -0.1)}, "betas[1]"),
+    ("rmsprop_negative_lr", "RMSprop", {"lr": -0.01}, "lr"),
+    ("rmsprop_negative_eps", "RMSprop", {"lr": 0.01, "eps": -1e-8}, "eps"),
+    ("rmsprop_negative_momentum", "RMSprop", {"lr": 0.01, "momentum": -0.9}, "momentum"),
+    ("rmsprop_negative_weight_decay", "RMSprop", {"lr": 0.01, "weight_decay": -0.01}, "weight_decay"),
+    ("rmsprop_negative_alpha", "RMSprop", {"lr": 0.01, "alpha": -0.5}, "alpha"),
+    ("rmsprop_nan_alpha", "RMSprop", {"lr": 0.01, "alpha": float("nan")}, "alpha"),
+    ("rmsprop_unknown_key_fused", "RMSprop", {"lr": 0.01, "fused": True}, "fused"),
+    ("rmsprop_unknown_key_betas", "RMSprop", {"lr": 0.01, "betas": (0.9, 0.99)}, "betas"),
     ("sgd_unknown_key_momentom", "SGD", {"lr": 0.1, "momentom": 0.9}, "momentom"),
     ("adamw_decoupled_weight_decay", "AdamW",
      {"lr": 0.001, "decoupled_weight_decay": True}, "decoupled_weight_decay"),
@@ -357,7 +391,7 @@ def generate_error(name, opt, kwargs, key):
     lib = f"lion-pytorch {LION_VERSION}" if opt == "Lion" else f"torch {TORCH_VERSION}"
     try:
         torch_class(opt)([p], **kwargs)
-    except (ValueError, AssertionError, TypeError) as e:
+    except (ValueError, AssertionError, TypeError, RuntimeError) as e:
         msg = str(e).replace("\n", " ").strip()
         ref = f"{lib} {cls}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) raises {type(e).__name__}"
         if msg:
