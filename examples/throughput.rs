@@ -13,7 +13,7 @@
 //! steps after a warm-up, each alternating with the baseline so drift hits both alike.
 
 use optim_kernels::rules::{
-    Adam, AdamW, AdamWScheduleFree, Lion, RAdamScheduleFree, RmsProp, Rule, Schedule,
+    Adagrad, Adam, AdamW, AdamWScheduleFree, Lion, RAdamScheduleFree, RmsProp, Rule, Schedule,
     ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 use optim_kernels::{Element, bf16, f16};
@@ -31,6 +31,7 @@ enum AnyRule {
     AdamW(AdamW),
     Lion(Lion),
     RmsProp(RmsProp),
+    Adagrad(Adagrad),
     AdamWScheduleFree(AdamWScheduleFree),
     SgdScheduleFree(SgdScheduleFree),
     RAdamScheduleFree(RAdamScheduleFree),
@@ -45,6 +46,7 @@ macro_rules! each {
             AnyRule::AdamW($r) => $e,
             AnyRule::Lion($r) => $e,
             AnyRule::RmsProp($r) => $e,
+            AnyRule::Adagrad($r) => $e,
             AnyRule::AdamWScheduleFree($r) => $e,
             AnyRule::SgdScheduleFree($r) => $e,
             AnyRule::RAdamScheduleFree($r) => $e,
@@ -94,6 +96,7 @@ impl AnyRule {
             AnyRule::RAdamScheduleFree(r) => group_step(r, schedule, t, p, g, s),
             AnyRule::Wrapper(r) => group_step(r, schedule, t, p, g, s),
             AnyRule::RmsProp(r) => r.step(t, p, g, s),
+            AnyRule::Adagrad(r) => r.step(t, p, g, s),
         };
         if let Err(e) = r {
             eprintln!("error: {e}");
@@ -153,6 +156,7 @@ fn rules() -> Vec<(&'static str, AnyRule)> {
             })),
         ),
         ("rmsprop", AnyRule::RmsProp(RmsProp::DEFAULT)),
+        ("adagrad", AnyRule::Adagrad(Adagrad::DEFAULT)),
     ]
 }
 
@@ -260,7 +264,7 @@ fn main() {
             }
             "--help" | "-h" => {
                 println!(
-                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd] [--dtype f32|bf16|f16|f64] [--n N]"
+                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd] [--dtype f32|bf16|f16|f64] [--n N]"
                 );
                 return;
             }

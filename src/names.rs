@@ -12,6 +12,7 @@ pub(crate) enum Kind {
     AdamW,
     Lion,
     RmsProp,
+    Adagrad,
     SgdScheduleFree,
     SgdScheduleFreeReference,
     AdamWScheduleFree,
@@ -30,6 +31,7 @@ pub const OPTIMIZERS: &[(&str, &str)] = &[
     ("Adam", "torch.optim.Adam (PyTorch 2.15)"),
     ("AdamW", "torch.optim.AdamW (PyTorch 2.15)"),
     ("RMSprop", "torch.optim.RMSprop (PyTorch 2.15)"),
+    ("Adagrad", "torch.optim.Adagrad (PyTorch 2.15)"),
     ("Lion", "lion_pytorch.Lion (lion-pytorch 0.2.5)"),
     (
         "SGDScheduleFree",
@@ -80,6 +82,7 @@ pub(crate) fn resolve(name: &str) -> Option<Kind> {
         "adam" => Kind::Adam,
         "adamw" => Kind::AdamW,
         "rmsprop" => Kind::RmsProp,
+        "adagrad" => Kind::Adagrad,
         "lion" => Kind::Lion,
         "sgdschedulefree" => Kind::SgdScheduleFree,
         "sgdschedulefreereference" => Kind::SgdScheduleFreeReference,

@@ -9,9 +9,9 @@ use crate::lanes::Real;
 use crate::names::{Kind, resolve};
 use crate::rules::Adam;
 use crate::rules::{
-    AdamW, AdamWScheduleFree, AdamWScheduleFreePaper, AdamWScheduleFreeReference, BaseRule, Lion,
-    Mode, RAdamScheduleFree, RmsProp, Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
-    SgdScheduleFreeReference, check_lengths,
+    Adagrad, AdamW, AdamWScheduleFree, AdamWScheduleFreePaper, AdamWScheduleFreeReference,
+    BaseRule, Lion, Mode, RAdamScheduleFree, RmsProp, Rule, Schedule, ScheduleFreeWrapper, Sgd,
+    SgdScheduleFree, SgdScheduleFreeReference, check_lengths,
 };
 use crate::value::Value;
 use alloc::string::ToString;
@@ -509,6 +509,8 @@ pub enum Optimizer<P: Element, S: Element<Compute = P::Compute> = <P as Element>
     Lion(GroupedOptimizer<Lion, P, S>),
     /// `torch.optim.RMSprop`.
     RmsProp(GroupedOptimizer<RmsProp, P, S>),
+    /// `torch.optim.Adagrad`.
+    Adagrad(GroupedOptimizer<Adagrad, P, S>),
     /// `schedulefree.SGDScheduleFree`.
     SgdScheduleFree(GroupedOptimizer<SgdScheduleFree, P, S>),
     /// `schedulefree.SGDScheduleFreeReference`.
@@ -534,6 +536,7 @@ macro_rules! dispatch {
             Optimizer::AdamW($o) => $e,
             Optimizer::Lion($o) => $e,
             Optimizer::RmsProp($o) => $e,
+            Optimizer::Adagrad($o) => $e,
             Optimizer::SgdScheduleFree($o) => $e,
             Optimizer::SgdScheduleFreeReference($o) => $e,
             Optimizer::AdamWScheduleFree($o) => $e,
@@ -625,6 +628,10 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             )?),
             Kind::RmsProp => Optimizer::RmsProp(GroupedOptimizer::new(
                 &top_level(RmsProp::DEFAULT, config, plain)?,
+                groups,
+            )?),
+            Kind::Adagrad => Optimizer::Adagrad(GroupedOptimizer::new(
+                &top_level(Adagrad::DEFAULT, config, plain)?,
                 groups,
             )?),
             Kind::SgdScheduleFree => grouped!(SgdScheduleFree, SgdScheduleFree::DEFAULT),
@@ -806,7 +813,8 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             | Optimizer::Adam(_)
             | Optimizer::AdamW(_)
             | Optimizer::Lion(_)
-            | Optimizer::RmsProp(_) => None,
+            | Optimizer::RmsProp(_)
+            | Optimizer::Adagrad(_) => None,
         }
     }
 }
@@ -847,6 +855,7 @@ fn wrapper(config: &Config, reference: bool) -> Result<ScheduleFreeWrapper<BaseR
         Kind::AdamW => BaseRule::AdamW(top_level(AdamW::DEFAULT, &base, plain)?),
         Kind::Lion => BaseRule::Lion(top_level(Lion::DEFAULT, &base, |r| r.init_lr = r.lr)?),
         Kind::RmsProp => BaseRule::RmsProp(top_level(RmsProp::DEFAULT, &base, plain)?),
+        Kind::Adagrad => BaseRule::Adagrad(top_level(Adagrad::DEFAULT, &base, plain)?),
         _ => {
             return Err(Error::Conflict {
                 key: "base",
@@ -917,6 +926,7 @@ pub fn optimizer_defaults(name: &str) -> Option<Config> {
         Kind::AdamW => all(AdamW::DEFAULT),
         Kind::Lion => all(Lion::DEFAULT),
         Kind::RmsProp => all(RmsProp::DEFAULT),
+        Kind::Adagrad => all(Adagrad::DEFAULT),
         Kind::SgdScheduleFree => all(SgdScheduleFree::DEFAULT),
         Kind::SgdScheduleFreeReference => all(SgdScheduleFreeReference::DEFAULT),
         Kind::AdamWScheduleFree => all(AdamWScheduleFree::DEFAULT),
@@ -949,6 +959,7 @@ pub fn optimizer_keys(name: &str) -> Option<&'static [&'static str]> {
         Kind::AdamW => AdamW::DEFAULT.keys(),
         Kind::Lion => Lion::DEFAULT.keys(),
         Kind::RmsProp => RmsProp::DEFAULT.keys(),
+        Kind::Adagrad => Adagrad::DEFAULT.keys(),
         Kind::SgdScheduleFree => SgdScheduleFree::DEFAULT.keys(),
         Kind::SgdScheduleFreeReference => SgdScheduleFreeReference::DEFAULT.keys(),
         Kind::AdamWScheduleFree => AdamWScheduleFree::DEFAULT.keys(),

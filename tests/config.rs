@@ -2,7 +2,7 @@
 //! nothing half-built; `set`/`step` errors leave the optimizer untouched.
 
 use optim_kernels::{
-    Config, Error, Optimizer, ParamGroup, Value, build_optimizer, optimizer_defaults,
+    Config, Error, Optimizer, ParamGroup, Value, bf16, build_optimizer, optimizer_defaults,
     optimizer_keys,
 };
 
@@ -64,7 +64,7 @@ fn unknown_names_are_rejected() {
 #[test]
 fn names_match_case_insensitively() {
     for name in [
-        "sgd", "SGD", "adam", "ADAMW", "AdamW", "lion", "LION", "rmsprop", "RMSprop",
+        "sgd", "SGD", "adam", "ADAMW", "AdamW", "lion", "LION", "rmsprop", "RMSprop", "adagrad",
     ] {
         assert!(build(&Config::new(name)).is_ok(), "{name}");
     }
@@ -85,6 +85,8 @@ fn unknown_keys_are_rejected() {
     rejected(Config::new("SGD").set("amsgrad", true), "amsgrad");
     rejected(Config::new("RMSprop").set("fused", true), "fused");
     rejected(Config::new("RMSprop").set("betas", (0.9, 0.99)), "betas");
+    rejected(Config::new("Adagrad").set("capturable", true), "capturable");
+    rejected(Config::new("Adagrad").set("momentum", 0.9), "momentum");
     rejected_in_group("Adam", "momentum", 0.9);
 }
 
@@ -106,7 +108,7 @@ fn wrong_types_are_rejected() {
 
 #[test]
 fn invalid_values_are_rejected() {
-    for name in ["SGD", "Adam", "AdamW", "Lion", "RMSprop"] {
+    for name in ["SGD", "Adam", "AdamW", "Lion", "RMSprop", "Adagrad"] {
         rejected(Config::new(name).set("lr", -1e-3), "lr");
         rejected(Config::new(name).set("lr", f64::NAN), "lr");
         rejected(Config::new(name).set("lr", f64::INFINITY), "lr");
@@ -136,6 +138,17 @@ fn invalid_values_are_rejected() {
     rejected(Config::new("RMSprop").set("centered", 1), "centered");
     rejected_in_group("RMSprop", "alpha", -1.0);
     assert!(build(&Config::new("RMSprop").set("alpha", 1.5)).is_ok());
+    rejected(Config::new("Adagrad").set("lr_decay", -0.1), "lr_decay");
+    rejected(
+        Config::new("Adagrad").set("lr_decay", f64::INFINITY),
+        "lr_decay",
+    );
+    rejected(
+        Config::new("Adagrad").set("initial_accumulator_value", -0.1),
+        "initial_accumulator_value",
+    );
+    rejected(Config::new("Adagrad").set("eps", -1e-10), "eps");
+    rejected_in_group("Adagrad", "initial_accumulator_value", f64::NAN);
     // Lion: lion-pytorch asserts lr > 0 and 0 <= beta <= 1.
     rejected(Config::new("Lion").set("lr", 0.0), "lr");
     rejected(Config::new("Lion").set("betas", (1.5, 0.99)), "betas[0]");
@@ -178,6 +191,19 @@ fn fused_conflicts_are_rejected() {
         Config::new("SGD").set("fused", true).set("foreach", true),
         "fused",
     );
+    rejected(
+        Config::new("Adagrad")
+            .set("fused", true)
+            .set("differentiable", true),
+        "fused",
+    );
+    rejected(
+        Config::new("Adagrad")
+            .set("fused", true)
+            .set("foreach", true),
+        "fused",
+    );
+    assert!(build(&Config::new("Adagrad").set("fused", true)).is_ok());
 }
 
 #[test]
@@ -217,6 +243,14 @@ fn defaults_are_the_references() {
     assert_eq!(rms.get(0, "eps"), Some(Value::Float(1e-8)));
     assert_eq!(rms.get(0, "momentum"), Some(Value::Float(0.0)));
     assert_eq!(rms.get(0, "centered"), Some(Value::Bool(false)));
+    let adagrad = build(&Config::new("Adagrad")).unwrap();
+    assert_eq!(adagrad.get(0, "lr"), Some(Value::Float(1e-2)));
+    assert_eq!(adagrad.get(0, "eps"), Some(Value::Float(1e-10)));
+    assert_eq!(adagrad.get(0, "lr_decay"), Some(Value::Float(0.0)));
+    assert_eq!(
+        adagrad.get(0, "initial_accumulator_value"),
+        Some(Value::Float(0.0))
+    );
     let lion = build(&Config::new("Lion")).unwrap();
     assert_eq!(lion.get(0, "lr"), Some(Value::Float(1e-4)));
     assert_eq!(
@@ -543,4 +577,40 @@ fn schedule_free_names_and_keys() {
     )
     .unwrap_err();
     assert_eq!(err.key(), Some("betas[0]"), "{err}");
+}
+
+/// Adagrad's `sum` starts at the constructor's `initial_accumulator_value` (rounded once to the
+/// state type) in every group: PyTorch fills it in `__init__` and never reads a group's value.
+#[test]
+fn adagrad_state_starts_at_the_constructors_initial_accumulator_value() {
+    let gs = [
+        ParamGroup::new([vec![2, 3], vec![5]]),
+        ParamGroup::new([[4]]).set("initial_accumulator_value", 2.0),
+    ];
+    let config = Config::new("Adagrad").set("initial_accumulator_value", 0.1);
+    let o = build_optimizer::<f32>(&gs, &config).unwrap();
+    for (i, n) in [6, 5, 4].into_iter().enumerate() {
+        assert_eq!(o.state(i).unwrap(), vec![0.1f32; n], "tensor {i}");
+    }
+    // The group keeps its value (as PyTorch's param_groups do); it only does not reach the state.
+    assert_eq!(
+        o.get(1, "initial_accumulator_value"),
+        Some(Value::Float(2.0))
+    );
+    let o = build_optimizer::<bf16>(&gs, &config).unwrap();
+    assert_eq!(
+        o.state(2).unwrap(),
+        vec![0.1f32; 4],
+        "bf16 params keep f32 state"
+    );
+    let zero = build_optimizer::<f64>(&gs, &Config::new("Adagrad")).unwrap();
+    assert!(zero.state_buffer().iter().all(|&x| x == 0.0));
+    // Wrapped: the wrapper's `z` (set from the parameters on the first step) starts at 0, the
+    // base rule's slots at the base's initial state.
+    let base = Config::new("Adagrad").set("initial_accumulator_value", 0.5);
+    let wrapped = Config::new("ScheduleFreeWrapper").set("base", base.to_dict());
+    let o = build_optimizer::<f32>(&gs, &wrapped).unwrap();
+    let mut want = vec![0.0f32; 5];
+    want.extend([0.5f32; 5]);
+    assert_eq!(o.state(1).unwrap(), want);
 }

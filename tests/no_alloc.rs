@@ -77,6 +77,10 @@ fn configs() -> Vec<Config> {
             .set("centered", true)
             .set("weight_decay", 0.01)
             .set("maximize", true),
+        Config::new("Adagrad")
+            .set("lr_decay", 0.01)
+            .set("initial_accumulator_value", 0.1)
+            .set("weight_decay", 0.01),
     ]
 }
 

@@ -3,10 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use optim_kernels::rules::{
-    Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree, RmsProp, Rule,
-    ScheduleFreeWrapper, Sgd, SgdScheduleFree,
-};
+use optim_kernels::rules::{Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree};
 
 fn check<R: Rule>(rule: &R, step: u64, p: &[f32], g: &[f32], s: &[f32]) {
     let n = p.len();
@@ -107,6 +104,20 @@ fuzz_target!(|data: &[u8]| {
             maximize: flags & 2 != 0,
             weight_decay: (flags & 1) as f64 * 0.01,
             ..RmsProp::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    check(
+        &Adagrad {
+            lr,
+            lr_decay: b1,
+            initial_accumulator_value: b2,
+            maximize: flags & 2 != 0,
+            weight_decay: (flags & 1) as f64 * 0.01,
+            ..Adagrad::DEFAULT
         },
         step,
         p,

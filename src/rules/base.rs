@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adam, AdamW, Lion, RmsProp, Rule, Sgd, Visit};
+use crate::rules::{Adagrad, Adam, AdamW, Lion, RmsProp, Rule, Sgd, Visit};
 
 /// Any rule without a per-group schedule, chosen at run time (the base optimizer a
 /// [`ScheduleFreeWrapper`](crate::rules::ScheduleFreeWrapper) built from a config wraps).
@@ -23,6 +23,8 @@ pub enum BaseRule {
     Lion(Lion),
     /// `torch.optim.RMSprop`.
     RmsProp(RmsProp),
+    /// `torch.optim.Adagrad`.
+    Adagrad(Adagrad),
 }
 
 macro_rules! each {
@@ -33,6 +35,7 @@ macro_rules! each {
             BaseRule::AdamW($r) => $e,
             BaseRule::Lion($r) => $e,
             BaseRule::RmsProp($r) => $e,
+            BaseRule::Adagrad($r) => $e,
         }
     };
 }

@@ -18,8 +18,8 @@
 //!
 //! State is `slots() × n` elements: slot `k` of a tensor with `n` elements is
 //! `state[k*n .. (k+1)*n]`, in the order each rule documents. Before the first update every
-//! element of slot `k` holds [`Rule::initial_state`]`(k)`, the reference's initial state (zero
-//! unless a rule documents otherwise).
+//! element of slot `k` holds [`Rule::initial_state`]`(k)`, the reference's initial state: zero
+//! for every rule but [`Adagrad`] (its `sum` starts at `initial_accumulator_value`).
 //! [`Rule::init_state`] fills a state slice with it; zeroed memory is the initial state whenever
 //! every `initial_state` is 0. (SGD's momentum buffer is written from the first gradient, as in
 //! PyTorch, so its initial contents are never read.)
@@ -30,6 +30,7 @@ use crate::error::Error;
 use crate::lanes::{Lanes, Real};
 use core::marker::PhantomData;
 
+pub mod adagrad;
 pub mod adam;
 pub mod adamw;
 pub mod base;
@@ -38,6 +39,7 @@ pub mod rmsprop;
 pub mod schedule_free;
 pub mod sgd;
 
+pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamw::AdamW;
 pub use base::BaseRule;
@@ -64,6 +66,7 @@ mod sealed {
     impl Sealed for super::RAdamScheduleFree {}
     impl<B: super::Rule> Sealed for super::ScheduleFreeWrapper<B> {}
     impl Sealed for super::RmsProp {}
+    impl Sealed for super::Adagrad {}
 }
 
 /// An elementwise update rule: the hyperparameters of one parameter group and its kernel.
@@ -204,7 +207,8 @@ pub trait Rule:
     }
 
     /// The value every element of state slot `slot` holds before a tensor's first update (the
-    /// reference's initial state): 0 unless the rule documents otherwise.
+    /// reference's initial state): 0 for every rule but [`Adagrad`], whose `sum` starts at
+    /// `initial_accumulator_value`.
     #[inline]
     fn initial_state(&self, slot: usize) -> f64 {
         let _ = slot;

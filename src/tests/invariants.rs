@@ -4,7 +4,7 @@ use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use crate::element::Element;
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adam, AdamW, Lion, RmsProp, Rule, Sgd};
+use crate::rules::{Adagrad, Adam, AdamW, Lion, RmsProp, Rule, Sgd};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::vec;
@@ -127,6 +127,14 @@ proptest! {
         lr_zero(c)?;
     }
     #[test]
+    fn lr_zero_leaves_params_unchanged_adagrad(c in lr_zero_case::<_, f32>(strategies::adagrad())) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_adagrad_f16(c in lr_zero_case::<_, f16>(strategies::adagrad())) {
+        lr_zero(c)?;
+    }
+    #[test]
     fn lr_zero_leaves_params_unchanged_rmsprop(c in lr_zero_case::<_, f32>(strategies::rmsprop(false))) {
         lr_zero(c)?;
     }
@@ -198,6 +206,15 @@ proptest! {
     fn zero_grad_zero_state_leaves_params_unchanged_rmsprop(
         c in strategies::case::<_, bf16, f32>(
             strategies::rmsprop(true).prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        zero_grad(c)?;
+    }
+    #[test]
+    fn zero_grad_zero_state_leaves_params_unchanged_adagrad(
+        c in strategies::case::<_, f64, f64>(
+            strategies::adagrad().prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
             3, Values::Any, Values::Any,
         )
     ) {
@@ -621,6 +638,13 @@ proptest! {
         independent_of_slicing(c, cut)?;
     }
     #[test]
+    fn elementwise_independent_of_slicing_adagrad_bf16(
+        c in strategies::case::<_, bf16, f32>(strategies::adagrad(), 2, Values::Any, Values::Any),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        independent_of_slicing(c, cut)?;
+    }
+    #[test]
     fn elementwise_independent_of_slicing_rmsprop_f32(
         c in strategies::case::<_, f32, f32>(strategies::rmsprop(true), 2, Values::Any, Values::Any),
         cut in any::<prop::sample::Index>(),
@@ -680,7 +704,71 @@ fn state_len_is_slots_times_n() {
         assert_eq!(Rule::state_len(&rms(0.0, true), n), 2 * n);
         assert_eq!(Rule::state_len(&rms(0.9, true), n), 3 * n);
         assert_eq!(rms(0.9, true).state_len(n), 3 * n);
+        assert_eq!(Rule::state_len(&Adagrad::DEFAULT, n), n, "sum");
+        assert_eq!(Adagrad::DEFAULT.state_len(n), n);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Initial state: zero for every rule but Adagrad, whose `sum` starts at
+// `initial_accumulator_value` (rounded once to the state type).
+
+#[test]
+fn init_state_fills_each_slot_with_its_initial_value() {
+    let adagrad = Adagrad {
+        initial_accumulator_value: 0.1,
+        ..Adagrad::DEFAULT
+    };
+    let mut s = [f32::NAN; 5];
+    adagrad.init_state(&mut s);
+    assert_eq!(s, [0.1f32; 5]);
+    let mut s = [bf16::ONE; 4];
+    Adagrad::DEFAULT.init_state(&mut s);
+    assert_eq!(s, [bf16::ZERO; 4]);
+    let rms = RmsProp {
+        momentum: 0.9,
+        centered: true,
+        ..RmsProp::DEFAULT
+    };
+    let mut s = [1.0f64; 9];
+    rms.init_state(&mut s);
+    assert_eq!(s, [0.0; 9]);
+    for slot in 0..3 {
+        assert_eq!(rms.initial_state(slot), 0.0);
+        assert_eq!(Adam::ADAM.initial_state(slot), 0.0);
+    }
+    // A length that is not a multiple of the slots keeps its remainder; no slots, no change.
+    let mut s = [7.0f32; 7];
+    Adam::ADAM.init_state(&mut s);
+    assert_eq!(s, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 7.0]);
+    let mut s = [7.0f32; 3];
+    Sgd::DEFAULT.init_state(&mut s);
+    assert_eq!(s, [7.0; 3]);
+    Adam::ADAM.init_state::<f32>(&mut []);
+}
+
+/// Adagrad's first step from its initial state: `sum = a + g²`, the update `lr·g/(√sum + ε)`
+/// (f64, the formula's operations in the kernel's order, so the same bits).
+#[test]
+fn adagrad_first_step_starts_from_the_initial_accumulator_value() {
+    let h = Adagrad {
+        lr: 0.1,
+        initial_accumulator_value: 3.0,
+        ..Adagrad::DEFAULT
+    };
+    let mut state = [0.0f64; 2];
+    h.init_state(&mut state);
+    let (mut p, g) = ([1.0f64, -2.0], [1.0f64, 0.5]);
+    let mut t = 0;
+    h.step(&mut t, &mut p, &g, &mut state).unwrap();
+    assert_eq!(state, [4.0, 3.25]);
+    assert_eq!(
+        p,
+        [
+            1.0 - 0.1 * 1.0 / (2.0 + 1e-10),
+            -2.0 - 0.1 * 0.5 / (3.25f64.sqrt() + 1e-10)
+        ]
+    );
 }
 
 #[test]

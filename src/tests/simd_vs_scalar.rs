@@ -127,6 +127,11 @@ simd_vs_scalar! {
     simd_matches_scalar_bitwise_rmsprop_f16: strategies::rmsprop(true), f16, f32;
     simd_matches_scalar_bitwise_rmsprop_bf16: strategies::rmsprop(true), bf16, f32;
     simd_matches_scalar_bitwise_rmsprop_f32_bf16_state: strategies::rmsprop(true), f32, bf16;
+    simd_matches_scalar_bitwise_adagrad_f64: strategies::adagrad(), f64, f64;
+    simd_matches_scalar_bitwise_adagrad_f32: strategies::adagrad(), f32, f32;
+    simd_matches_scalar_bitwise_adagrad_f16: strategies::adagrad(), f16, f32;
+    simd_matches_scalar_bitwise_adagrad_bf16: strategies::adagrad(), bf16, f32;
+    simd_matches_scalar_bitwise_adagrad_f32_bf16_state: strategies::adagrad(), f32, bf16;
 }
 
 /// NaN payloads are not part of the SIMD == scalar guarantee (the docs say so: a NaN is NaN on

@@ -3,8 +3,8 @@
 
 use crate::element::Element;
 use crate::rules::{
-    Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree, RmsProp,
-    Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree,
+    RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 use half::{bf16, f16};
 use proptest::prelude::*;
@@ -607,6 +607,32 @@ pub fn rmsprop(any_alpha: bool) -> impl Strategy<Value = RmsProp> {
         )
 }
 
+/// `torch.optim.Adagrad` settings: lr decay 0 or not, weight decay 0 or not, `maximize`, an
+/// initial accumulator value 0 or not, ε from PyTorch's 1e-10 to 1e-3.
+pub fn adagrad() -> impl Strategy<Value = Adagrad> {
+    (
+        lr(),
+        prop_oneof![2 => Just(0.0), 1 => Just(0.1), 1 => 0.0f64..1.0],
+        weight_decay(),
+        prop_oneof![2 => Just(0.0), 1 => Just(0.1), 1 => 0.0f64..10.0],
+        prop_oneof![Just(1e-10), Just(1e-8), 1e-10f64..1e-3],
+        any::<bool>(),
+    )
+        .prop_map(
+            |(lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize)| {
+                valid(Adagrad {
+                    lr,
+                    lr_decay,
+                    weight_decay,
+                    initial_accumulator_value,
+                    eps,
+                    maximize,
+                    ..Adagrad::DEFAULT
+                })
+            },
+        )
+}
+
 /// Which states a rule can reach, for tests that start from generated (arbitrary) state.
 pub trait Reachable: Rule {
     /// Maps one element's generated state (by slot; unused slots are 0) to a state the rule can
@@ -638,6 +664,13 @@ impl Reachable for RmsProp {
             let ga = s[if self.momentum > 0.0 { 2 } else { 1 }];
             s[0] += 2.0 * ga * ga;
         }
+    }
+}
+
+impl Reachable for Adagrad {
+    /// `sum ≥ 0`.
+    fn reachable(&self, s: &mut [f64; 3]) {
+        s[0] = s[0].abs();
     }
 }
 

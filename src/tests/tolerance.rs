@@ -35,7 +35,7 @@
 //! rounding of the compute type. Rounding a result to f16 adds up to 2⁻²⁵
 //! absolutely in f16's subnormal range; [`store`] counts that.
 
-use crate::rules::{Adam, Lion, RmsProp, Sgd};
+use crate::rules::{Adagrad, Adam, Lion, RmsProp, Sgd};
 
 /// Unit roundoff of f64, for the reference's own roundings.
 pub const U64: f64 = f64::EPSILON / 2.0;
@@ -345,6 +345,44 @@ pub fn rmsprop(h: &RmsProp, p: f64, g: f64, v: f64, b: f64, ga: f64, u: f64) -> 
     Bound {
         p: e_p,
         state,
+        ..Bound::default()
+    }
+}
+
+/// Adagrad, one element: `p`, `g`, `s` (sum) before the step; `clr = lr / (1 + (t − 1)·lr_decay)`
+/// is the same f64 number in kernel and reference.
+///
+/// ```text
+/// g₂ = ±g + λ·θ      roundings: λ, λθ, the sum                      e_g = u(2|λθ| + |g₂|)
+/// s' = s + g₂·g₂     roundings: the square, the sum; ∂s'/∂g₂ = 2g₂, plus the second-order e_g²
+///                                                  e_s = u(g₂² + |s'|) + 2|g₂|e_g + e_g²
+/// r  = √s'                                                        e_r = u·r + min(e_s/r, √e_s)
+/// d  = r + ε         roundings: ε, the sum                          e_d = u(ε + d) + e_r
+/// n  = clr·g₂        roundings: clr, the product                    e_n = 2u|n| + clr·e_g
+/// U  = n/d           rounding, and the quotient's sensitivity        e_U = u|U| + (e_n + |U|e_d)/(d − e_d)
+/// θ' = θ − U         rounding of the sum                            e_θ = u|θ'| + e_U
+/// ```
+pub fn adagrad(h: &Adagrad, step: u64, p: f64, g: f64, s: f64, u: f64) -> Bound {
+    let clr = h.lr / (1.0 + (step as f64 - 1.0) * h.lr_decay);
+    let g1 = if h.maximize { -g } else { g };
+    let wd = h.weight_decay;
+    let (g2, e_g) = if wd == 0.0 {
+        (g1, 0.0)
+    } else {
+        let g2 = g1 + wd * p;
+        (g2, u * (2.0 * (wd * p).abs() + g2.abs()))
+    };
+    let s1 = s + g2 * g2;
+    let e_s = u * (g2 * g2 + s1.abs()) + 2.0 * g2.abs() * e_g + e_g * e_g;
+    let r = s1.sqrt();
+    let d = r + h.eps;
+    let e_d = u * (h.eps + d) + sqrt_err(r, e_s, u);
+    let n = clr * g2.abs();
+    let e_n = 2.0 * u * n + clr * e_g;
+    let p1 = p - clr * g2 / d;
+    Bound {
+        p: u * p1.abs() + quotient_err(n / d, d, e_n, e_d, u),
+        state: [e_s, 0.0, 0.0],
         ..Bound::default()
     }
 }

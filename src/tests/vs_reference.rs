@@ -13,10 +13,10 @@
 //! - f32 kernels (f32 state, and f32 parameters with bf16 state), f16/bf16 parameters (f32
 //!   state): the f32 bound plus one rounding to the storage type.
 
-use super::reference::{adam_step, adamw_step, lion_step, rmsprop_step, sgd_step};
+use super::reference::{adagrad_step, adam_step, adamw_step, lion_step, rmsprop_step, sgd_step};
 use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use super::tolerance::{self, Bound, MARGIN, U64};
-use crate::rules::{Adam, AdamW, Lion, RmsProp, Sgd};
+use crate::rules::{Adagrad, Adam, AdamW, Lion, RmsProp, Sgd};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::format;
@@ -100,6 +100,15 @@ impl Checked for RmsProp {
             (false, false) => (0.0, 0.0),
         };
         tolerance::rmsprop(self, p, g, s[0], b, ga, u)
+    }
+}
+
+impl Checked for Adagrad {
+    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+        adagrad_step(self, step, p, g, state);
+    }
+    fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+        tolerance::adagrad(self, step, p, g, s[0], u)
     }
 }
 
@@ -273,6 +282,11 @@ vs_reference! {
     rmsprop_f32_bf16_state_matches_reference: strategies::rmsprop(false), f32, bf16;
     rmsprop_f16_matches_reference: strategies::rmsprop(false), f16, f32;
     rmsprop_bf16_matches_reference: strategies::rmsprop(false), bf16, f32;
+    adagrad_f64_matches_reference: strategies::adagrad(), f64, f64;
+    adagrad_f32_matches_reference: strategies::adagrad(), f32, f32;
+    adagrad_f32_bf16_state_matches_reference: strategies::adagrad(), f32, bf16;
+    adagrad_f16_matches_reference: strategies::adagrad(), f16, f32;
+    adagrad_bf16_matches_reference: strategies::adagrad(), bf16, f32;
 }
 
 /// How close the errors come to the bounds: the largest `|kernel − reference| / allowed` over
@@ -321,4 +335,7 @@ fn report_error_to_bound_ratios() {
     report::<RmsProp, f64, f64>("RMSprop f64", strategies::rmsprop(false));
     report::<RmsProp, f32, f32>("RMSprop f32", strategies::rmsprop(false));
     report::<RmsProp, bf16, f32>("RMSprop bf16", strategies::rmsprop(false));
+    report::<Adagrad, f64, f64>("Adagrad f64", strategies::adagrad());
+    report::<Adagrad, f32, f32>("Adagrad f32", strategies::adagrad());
+    report::<Adagrad, bf16, f32>("Adagrad bf16", strategies::adagrad());
 }

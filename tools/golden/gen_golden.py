@@ -180,6 +180,22 @@ SPECS = [
          groups=[([0, 2], {}), ([1], {"momentum": 0.9, "centered": True})], late=[1],
          lr_sched={3: [0.005, 0.002], 5: [0.002, 0.001]}),
 
+    # ---------------------------------------------------------------- Adagrad
+    dict(name="adagrad_default", opt="Adagrad", kwargs={"lr": 0.01},
+         groups=None, late=[2], lr_sched={3: [0.005], 5: [0.002]}, zero_grad0=True),
+    dict(name="adagrad_lr_decay_wd", opt="Adagrad", kwargs={"lr": 0.05, "lr_decay": 0.1, "weight_decay": 0.01},
+         groups=G_LR_WD(0.02, 0.0), late=[1], lr_sched={3: [0.01, 0.03], 5: [0.005, 0.01]}),
+    # torch fills `sum` in __init__ from the constructor's initial_accumulator_value: group 1's
+    # override is accepted and never read.
+    dict(name="adagrad_initial_accumulator_eps", opt="Adagrad",
+         kwargs={"lr": 0.05, "initial_accumulator_value": 0.5, "eps": 1e-6},
+         groups=[([0, 2], {"lr": 0.02}), ([1], {"initial_accumulator_value": 2.0, "eps": 1e-3, "lr_decay": 0.5})],
+         late=[0], lr_sched={3: [0.01, 0.03], 5: [0.005, 0.01]}, zero_grad0=True),
+    dict(name="adagrad_maximize_wd_lr_decay", opt="Adagrad",
+         kwargs={"lr": 0.02, "maximize": True, "weight_decay": 0.1, "lr_decay": 0.05,
+                 "initial_accumulator_value": 0.1},
+         groups=G_LR_WD(0.01, 0.0), late=[], lr_sched={3: [0.005, 0.01], 5: [0.002, 0.005]}),
+
     # ---------------------------------------------------------------- Lion
     dict(name="lion_default", opt="Lion", kwargs={"lr": 1e-3},
          groups=[([0, 2], {"lr": 2e-3}), ([1], {"weight_decay": 0.1})], late=[1],
@@ -377,6 +393,16 @@ ERROR_SPECS = [
     ("rmsprop_nan_alpha", "RMSprop", {"lr": 0.01, "alpha": float("nan")}, "alpha"),
     ("rmsprop_unknown_key_fused", "RMSprop", {"lr": 0.01, "fused": True}, "fused"),
     ("rmsprop_unknown_key_betas", "RMSprop", {"lr": 0.01, "betas": (0.9, 0.99)}, "betas"),
+    ("adagrad_negative_lr", "Adagrad", {"lr": -0.01}, "lr"),
+    ("adagrad_negative_lr_decay", "Adagrad", {"lr": 0.01, "lr_decay": -0.1}, "lr_decay"),
+    ("adagrad_negative_weight_decay", "Adagrad", {"lr": 0.01, "weight_decay": -0.01}, "weight_decay"),
+    ("adagrad_negative_initial_accumulator_value", "Adagrad",
+     {"lr": 0.01, "initial_accumulator_value": -0.1}, "initial_accumulator_value"),
+    ("adagrad_negative_eps", "Adagrad", {"lr": 0.01, "eps": -1e-10}, "eps"),
+    ("adagrad_fused_differentiable", "Adagrad", {"lr": 0.01, "fused": True, "differentiable": True}, "fused"),
+    ("adagrad_fused_foreach", "Adagrad", {"lr": 0.01, "fused": True, "foreach": True}, "fused"),
+    ("adagrad_unknown_key_capturable", "Adagrad", {"lr": 0.01, "capturable": True}, "capturable"),
+    ("adagrad_unknown_key_momentum", "Adagrad", {"lr": 0.01, "momentum": 0.9}, "momentum"),
     ("sgd_unknown_key_momentom", "SGD", {"lr": 0.1, "momentom": 0.9}, "momentom"),
     ("adamw_decoupled_weight_decay", "AdamW",
      {"lr": 0.001, "decoupled_weight_decay": True}, "decoupled_weight_decay"),
