@@ -8,7 +8,8 @@
 //! RUSTFLAGS="-C target-cpu=native" cargo bench --bench rules
 //! ```
 //!
-//! Groups are rule keys (`sgd`, `sgd_momentum`, `adam`, `adamw`, `lion`, `rmsprop`, `adagrad`); benchmark ids are
+//! Groups are rule keys (`sgd`, `sgd_momentum`, `adam`, `adamw`, `lion`, `rmsprop`, `adagrad`,
+//! `adadelta`); benchmark ids are
 //! `{rule}/{dtype}/{what}/{n}` where `what` is
 //! - `step`: [`Rule::step`] (the SIMD path);
 //! - `scalar`: the same update with scalar lanes (`Rule::update_with::<P, S, P::Compute>`), f32 at
@@ -27,7 +28,7 @@ use criterion::{
     criterion_main,
 };
 use optim_kernels::rules::{
-    Adagrad, Adam, AdamW, AdamWScheduleFree, Lion, RAdamScheduleFree, RmsProp, Rule,
+    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, Lion, RAdamScheduleFree, RmsProp, Rule,
     ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 use optim_kernels::{Element, bf16};
@@ -150,6 +151,7 @@ fn rules(c: &mut Criterion) {
     bench_rule(c, "schedulefree_wrapper_sgd", &wrapper);
     bench_rule(c, "rmsprop", &RmsProp::DEFAULT);
     bench_rule(c, "adagrad", &Adagrad::DEFAULT);
+    bench_rule(c, "adadelta", &Adadelta::DEFAULT);
 }
 
 criterion_group! {

@@ -13,6 +13,7 @@ pub(crate) enum Kind {
     Lion,
     RmsProp,
     Adagrad,
+    Adadelta,
     SgdScheduleFree,
     SgdScheduleFreeReference,
     AdamWScheduleFree,
@@ -32,6 +33,7 @@ pub const OPTIMIZERS: &[(&str, &str)] = &[
     ("AdamW", "torch.optim.AdamW (PyTorch 2.15)"),
     ("RMSprop", "torch.optim.RMSprop (PyTorch 2.15)"),
     ("Adagrad", "torch.optim.Adagrad (PyTorch 2.15)"),
+    ("Adadelta", "torch.optim.Adadelta (PyTorch 2.15)"),
     ("Lion", "lion_pytorch.Lion (lion-pytorch 0.2.5)"),
     (
         "SGDScheduleFree",
@@ -83,6 +85,7 @@ pub(crate) fn resolve(name: &str) -> Option<Kind> {
         "adamw" => Kind::AdamW,
         "rmsprop" => Kind::RmsProp,
         "adagrad" => Kind::Adagrad,
+        "adadelta" => Kind::Adadelta,
         "lion" => Kind::Lion,
         "sgdschedulefree" => Kind::SgdScheduleFree,
         "sgdschedulefreereference" => Kind::SgdScheduleFreeReference,

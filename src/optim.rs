@@ -9,9 +9,9 @@ use crate::lanes::Real;
 use crate::names::{Kind, resolve};
 use crate::rules::Adam;
 use crate::rules::{
-    Adagrad, AdamW, AdamWScheduleFree, AdamWScheduleFreePaper, AdamWScheduleFreeReference,
-    BaseRule, Lion, Mode, RAdamScheduleFree, RmsProp, Rule, Schedule, ScheduleFreeWrapper, Sgd,
-    SgdScheduleFree, SgdScheduleFreeReference, check_lengths,
+    Adadelta, Adagrad, AdamW, AdamWScheduleFree, AdamWScheduleFreePaper,
+    AdamWScheduleFreeReference, BaseRule, Lion, Mode, RAdamScheduleFree, RmsProp, Rule, Schedule,
+    ScheduleFreeWrapper, Sgd, SgdScheduleFree, SgdScheduleFreeReference, check_lengths,
 };
 use crate::value::Value;
 use alloc::string::ToString;
@@ -511,6 +511,8 @@ pub enum Optimizer<P: Element, S: Element<Compute = P::Compute> = <P as Element>
     RmsProp(GroupedOptimizer<RmsProp, P, S>),
     /// `torch.optim.Adagrad`.
     Adagrad(GroupedOptimizer<Adagrad, P, S>),
+    /// `torch.optim.Adadelta`.
+    Adadelta(GroupedOptimizer<Adadelta, P, S>),
     /// `schedulefree.SGDScheduleFree`.
     SgdScheduleFree(GroupedOptimizer<SgdScheduleFree, P, S>),
     /// `schedulefree.SGDScheduleFreeReference`.
@@ -537,6 +539,7 @@ macro_rules! dispatch {
             Optimizer::Lion($o) => $e,
             Optimizer::RmsProp($o) => $e,
             Optimizer::Adagrad($o) => $e,
+            Optimizer::Adadelta($o) => $e,
             Optimizer::SgdScheduleFree($o) => $e,
             Optimizer::SgdScheduleFreeReference($o) => $e,
             Optimizer::AdamWScheduleFree($o) => $e,
@@ -632,6 +635,10 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             )?),
             Kind::Adagrad => Optimizer::Adagrad(GroupedOptimizer::new(
                 &top_level(Adagrad::DEFAULT, config, plain)?,
+                groups,
+            )?),
+            Kind::Adadelta => Optimizer::Adadelta(GroupedOptimizer::new(
+                &top_level(Adadelta::DEFAULT, config, plain)?,
                 groups,
             )?),
             Kind::SgdScheduleFree => grouped!(SgdScheduleFree, SgdScheduleFree::DEFAULT),
@@ -814,7 +821,8 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             | Optimizer::AdamW(_)
             | Optimizer::Lion(_)
             | Optimizer::RmsProp(_)
-            | Optimizer::Adagrad(_) => None,
+            | Optimizer::Adagrad(_)
+            | Optimizer::Adadelta(_) => None,
         }
     }
 }
@@ -856,6 +864,7 @@ fn wrapper(config: &Config, reference: bool) -> Result<ScheduleFreeWrapper<BaseR
         Kind::Lion => BaseRule::Lion(top_level(Lion::DEFAULT, &base, |r| r.init_lr = r.lr)?),
         Kind::RmsProp => BaseRule::RmsProp(top_level(RmsProp::DEFAULT, &base, plain)?),
         Kind::Adagrad => BaseRule::Adagrad(top_level(Adagrad::DEFAULT, &base, plain)?),
+        Kind::Adadelta => BaseRule::Adadelta(top_level(Adadelta::DEFAULT, &base, plain)?),
         _ => {
             return Err(Error::Conflict {
                 key: "base",
@@ -927,6 +936,7 @@ pub fn optimizer_defaults(name: &str) -> Option<Config> {
         Kind::Lion => all(Lion::DEFAULT),
         Kind::RmsProp => all(RmsProp::DEFAULT),
         Kind::Adagrad => all(Adagrad::DEFAULT),
+        Kind::Adadelta => all(Adadelta::DEFAULT),
         Kind::SgdScheduleFree => all(SgdScheduleFree::DEFAULT),
         Kind::SgdScheduleFreeReference => all(SgdScheduleFreeReference::DEFAULT),
         Kind::AdamWScheduleFree => all(AdamWScheduleFree::DEFAULT),
@@ -960,6 +970,7 @@ pub fn optimizer_keys(name: &str) -> Option<&'static [&'static str]> {
         Kind::Lion => Lion::DEFAULT.keys(),
         Kind::RmsProp => RmsProp::DEFAULT.keys(),
         Kind::Adagrad => Adagrad::DEFAULT.keys(),
+        Kind::Adadelta => Adadelta::DEFAULT.keys(),
         Kind::SgdScheduleFree => SgdScheduleFree::DEFAULT.keys(),
         Kind::SgdScheduleFreeReference => SgdScheduleFreeReference::DEFAULT.keys(),
         Kind::AdamWScheduleFree => AdamWScheduleFree::DEFAULT.keys(),

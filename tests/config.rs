@@ -65,6 +65,7 @@ fn unknown_names_are_rejected() {
 fn names_match_case_insensitively() {
     for name in [
         "sgd", "SGD", "adam", "ADAMW", "AdamW", "lion", "LION", "rmsprop", "RMSprop", "adagrad",
+        "ADADELTA",
     ] {
         assert!(build(&Config::new(name)).is_ok(), "{name}");
     }
@@ -87,6 +88,8 @@ fn unknown_keys_are_rejected() {
     rejected(Config::new("RMSprop").set("betas", (0.9, 0.99)), "betas");
     rejected(Config::new("Adagrad").set("capturable", true), "capturable");
     rejected(Config::new("Adagrad").set("momentum", 0.9), "momentum");
+    rejected(Config::new("Adadelta").set("fused", true), "fused");
+    rejected(Config::new("Adadelta").set("betas", (0.9, 0.999)), "betas");
     rejected_in_group("Adam", "momentum", 0.9);
 }
 
@@ -108,7 +111,9 @@ fn wrong_types_are_rejected() {
 
 #[test]
 fn invalid_values_are_rejected() {
-    for name in ["SGD", "Adam", "AdamW", "Lion", "RMSprop", "Adagrad"] {
+    for name in [
+        "SGD", "Adam", "AdamW", "Lion", "RMSprop", "Adagrad", "Adadelta",
+    ] {
         rejected(Config::new(name).set("lr", -1e-3), "lr");
         rejected(Config::new(name).set("lr", f64::NAN), "lr");
         rejected(Config::new(name).set("lr", f64::INFINITY), "lr");
@@ -149,6 +154,13 @@ fn invalid_values_are_rejected() {
     );
     rejected(Config::new("Adagrad").set("eps", -1e-10), "eps");
     rejected_in_group("Adagrad", "initial_accumulator_value", f64::NAN);
+    // Adadelta: torch requires 0 <= rho <= 1 (rho = 1 is accepted).
+    rejected(Config::new("Adadelta").set("rho", 1.1), "rho");
+    rejected(Config::new("Adadelta").set("rho", -0.1), "rho");
+    rejected(Config::new("Adadelta").set("rho", f64::NAN), "rho");
+    rejected(Config::new("Adadelta").set("eps", -1e-6), "eps");
+    rejected_in_group("Adadelta", "rho", 2.0);
+    assert!(build(&Config::new("Adadelta").set("rho", 1.0)).is_ok());
     // Lion: lion-pytorch asserts lr > 0 and 0 <= beta <= 1.
     rejected(Config::new("Lion").set("lr", 0.0), "lr");
     rejected(Config::new("Lion").set("betas", (1.5, 0.99)), "betas[0]");
@@ -251,6 +263,10 @@ fn defaults_are_the_references() {
         adagrad.get(0, "initial_accumulator_value"),
         Some(Value::Float(0.0))
     );
+    let adadelta = build(&Config::new("Adadelta")).unwrap();
+    assert_eq!(adadelta.get(0, "lr"), Some(Value::Float(1.0)));
+    assert_eq!(adadelta.get(0, "rho"), Some(Value::Float(0.9)));
+    assert_eq!(adadelta.get(0, "eps"), Some(Value::Float(1e-6)));
     let lion = build(&Config::new("Lion")).unwrap();
     assert_eq!(lion.get(0, "lr"), Some(Value::Float(1e-4)));
     assert_eq!(

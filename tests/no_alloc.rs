@@ -81,6 +81,9 @@ fn configs() -> Vec<Config> {
             .set("lr_decay", 0.01)
             .set("initial_accumulator_value", 0.1)
             .set("weight_decay", 0.01),
+        Config::new("Adadelta")
+            .set("weight_decay", 0.01)
+            .set("maximize", true),
     ]
 }
 

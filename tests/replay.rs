@@ -299,7 +299,9 @@ fn golden_covers_every_rule_dtype_and_feature() {
             seen.insert(format!("{name}/eval"));
         }
     }
-    for name in ["SGD", "Adam", "AdamW", "Lion", "RMSprop", "Adagrad"] {
+    for name in [
+        "SGD", "Adam", "AdamW", "Lion", "RMSprop", "Adadelta", "Adagrad",
+    ] {
         for what in ["f64", "f32", "groups", "lr-change", "missing-grad"] {
             assert!(
                 seen.contains(&format!("{name}/{what}")),

@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adagrad, Adam, AdamW, Lion, RmsProp, Rule, Sgd, Visit};
+use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Lion, RmsProp, Rule, Sgd, Visit};
 
 /// Any rule without a per-group schedule, chosen at run time (the base optimizer a
 /// [`ScheduleFreeWrapper`](crate::rules::ScheduleFreeWrapper) built from a config wraps).
@@ -25,6 +25,8 @@ pub enum BaseRule {
     RmsProp(RmsProp),
     /// `torch.optim.Adagrad`.
     Adagrad(Adagrad),
+    /// `torch.optim.Adadelta`.
+    Adadelta(Adadelta),
 }
 
 macro_rules! each {
@@ -36,6 +38,7 @@ macro_rules! each {
             BaseRule::Lion($r) => $e,
             BaseRule::RmsProp($r) => $e,
             BaseRule::Adagrad($r) => $e,
+            BaseRule::Adadelta($r) => $e,
         }
     };
 }

@@ -30,6 +30,7 @@ use crate::error::Error;
 use crate::lanes::{Lanes, Real};
 use core::marker::PhantomData;
 
+pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
 pub mod adamw;
@@ -39,6 +40,7 @@ pub mod rmsprop;
 pub mod schedule_free;
 pub mod sgd;
 
+pub use adadelta::Adadelta;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamw::AdamW;
@@ -67,6 +69,7 @@ mod sealed {
     impl<B: super::Rule> Sealed for super::ScheduleFreeWrapper<B> {}
     impl Sealed for super::RmsProp {}
     impl Sealed for super::Adagrad {}
+    impl Sealed for super::Adadelta {}
 }
 
 /// An elementwise update rule: the hyperparameters of one parameter group and its kernel.

@@ -4,7 +4,7 @@ use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use crate::element::Element;
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adagrad, Adam, AdamW, Lion, RmsProp, Rule, Sgd};
+use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Lion, RmsProp, Rule, Sgd};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::vec;
@@ -135,6 +135,14 @@ proptest! {
         lr_zero(c)?;
     }
     #[test]
+    fn lr_zero_leaves_params_unchanged_adadelta(c in lr_zero_case::<_, f32>(strategies::adadelta())) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_adadelta_f64(c in lr_zero_case::<_, f64>(strategies::adadelta())) {
+        lr_zero(c)?;
+    }
+    #[test]
     fn lr_zero_leaves_params_unchanged_rmsprop(c in lr_zero_case::<_, f32>(strategies::rmsprop(false))) {
         lr_zero(c)?;
     }
@@ -215,6 +223,15 @@ proptest! {
     fn zero_grad_zero_state_leaves_params_unchanged_adagrad(
         c in strategies::case::<_, f64, f64>(
             strategies::adagrad().prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        zero_grad(c)?;
+    }
+    #[test]
+    fn zero_grad_zero_state_leaves_params_unchanged_adadelta(
+        c in strategies::case::<_, f32, f32>(
+            strategies::adadelta().prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
             3, Values::Any, Values::Any,
         )
     ) {
@@ -645,6 +662,13 @@ proptest! {
         independent_of_slicing(c, cut)?;
     }
     #[test]
+    fn elementwise_independent_of_slicing_adadelta_f16(
+        c in strategies::case::<_, f16, f32>(strategies::adadelta(), 2, Values::Any, Values::Any),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        independent_of_slicing(c, cut)?;
+    }
+    #[test]
     fn elementwise_independent_of_slicing_rmsprop_f32(
         c in strategies::case::<_, f32, f32>(strategies::rmsprop(true), 2, Values::Any, Values::Any),
         cut in any::<prop::sample::Index>(),
@@ -706,6 +730,8 @@ fn state_len_is_slots_times_n() {
         assert_eq!(rms(0.9, true).state_len(n), 3 * n);
         assert_eq!(Rule::state_len(&Adagrad::DEFAULT, n), n, "sum");
         assert_eq!(Adagrad::DEFAULT.state_len(n), n);
+        assert_eq!(Rule::state_len(&Adadelta::DEFAULT, n), 2 * n);
+        assert_eq!(Adadelta::DEFAULT.state_len(n), 2 * n);
     }
 }
 

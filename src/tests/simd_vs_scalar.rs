@@ -132,6 +132,11 @@ simd_vs_scalar! {
     simd_matches_scalar_bitwise_adagrad_f16: strategies::adagrad(), f16, f32;
     simd_matches_scalar_bitwise_adagrad_bf16: strategies::adagrad(), bf16, f32;
     simd_matches_scalar_bitwise_adagrad_f32_bf16_state: strategies::adagrad(), f32, bf16;
+    simd_matches_scalar_bitwise_adadelta_f64: strategies::adadelta(), f64, f64;
+    simd_matches_scalar_bitwise_adadelta_f32: strategies::adadelta(), f32, f32;
+    simd_matches_scalar_bitwise_adadelta_f16: strategies::adadelta(), f16, f32;
+    simd_matches_scalar_bitwise_adadelta_bf16: strategies::adadelta(), bf16, f32;
+    simd_matches_scalar_bitwise_adadelta_f32_bf16_state: strategies::adadelta(), f32, bf16;
 }
 
 /// NaN payloads are not part of the SIMD == scalar guarantee (the docs say so: a NaN is NaN on

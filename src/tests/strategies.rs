@@ -3,8 +3,8 @@
 
 use crate::element::Element;
 use crate::rules::{
-    Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree,
-    RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion,
+    RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 use half::{bf16, f16};
 use proptest::prelude::*;
@@ -633,6 +633,28 @@ pub fn adagrad() -> impl Strategy<Value = Adagrad> {
         )
 }
 
+/// `torch.optim.Adadelta` settings: ρ including 0 (v = g², a = δ²) and 1 (both frozen), weight
+/// decay 0 or not, `maximize`, ε from 1e-8 to 1e-3 (PyTorch's default 1e-6).
+pub fn adadelta() -> impl Strategy<Value = Adadelta> {
+    (
+        lr(),
+        prop_oneof![Just(0.9), Just(0.0), Just(1.0), Just(0.5), 0.0f64..=1.0],
+        prop_oneof![Just(1e-6), Just(1e-8), 1e-8f64..1e-3],
+        weight_decay(),
+        any::<bool>(),
+    )
+        .prop_map(|(lr, rho, eps, weight_decay, maximize)| {
+            valid(Adadelta {
+                lr,
+                rho,
+                eps,
+                weight_decay,
+                maximize,
+                ..Adadelta::DEFAULT
+            })
+        })
+}
+
 /// Which states a rule can reach, for tests that start from generated (arbitrary) state.
 pub trait Reachable: Rule {
     /// Maps one element's generated state (by slot; unused slots are 0) to a state the rule can
@@ -671,6 +693,13 @@ impl Reachable for Adagrad {
     /// `sum ≥ 0`.
     fn reachable(&self, s: &mut [f64; 3]) {
         s[0] = s[0].abs();
+    }
+}
+
+impl Reachable for Adadelta {
+    /// `square_avg ≥ 0`, `acc_delta ≥ 0`.
+    fn reachable(&self, s: &mut [f64; 3]) {
+        (s[0], s[1]) = (s[0].abs(), s[1].abs());
     }
 }
 

@@ -35,7 +35,7 @@
 //! rounding of the compute type. Rounding a result to f16 adds up to 2⁻²⁵
 //! absolutely in f16's subnormal range; [`store`] counts that.
 
-use crate::rules::{Adagrad, Adam, Lion, RmsProp, Sgd};
+use crate::rules::{Adadelta, Adagrad, Adam, Lion, RmsProp, Sgd};
 
 /// Unit roundoff of f64, for the reference's own roundings.
 pub const U64: f64 = f64::EPSILON / 2.0;
@@ -383,6 +383,56 @@ pub fn adagrad(h: &Adagrad, step: u64, p: f64, g: f64, s: f64, u: f64) -> Bound 
     Bound {
         p: u * p1.abs() + quotient_err(n / d, d, e_n, e_d, u),
         state: [e_s, 0.0, 0.0],
+        ..Bound::default()
+    }
+}
+
+/// Adadelta, one element: `p`, `g`, `v` (square_avg), `a` (acc_delta) before the step; ρ ∈ [0, 1].
+///
+/// ```text
+/// g₂ = ±g + λ·θ      roundings: λ, λθ, the sum                      e_g = u(2|λθ| + |g₂|)
+/// v' = ρv + ((1−ρ)g₂)g₂  as Adam's v   e_v = u(2ρ|v| + 3(1−ρ)g₂² + |v'|) + 2(1−ρ)|g₂|e_g + (1−ρ)e_g²
+/// S  = √(v' + ε)     roundings: ε, the sum, the root                 e_S = u·S + min(e_x/S, √e_x),
+///                                                                      e_x = u(ε + v' + ε) + e_v
+/// R  = √(a + ε)      roundings: ε, the sum, the root (a is exact)    e_R = u·R + min(e_y/R, √e_y),
+///                                                                      e_y = u(ε + a + ε)
+/// q  = R / S         rounding, and the quotient's sensitivity         e_q = u·q + (e_R + q·e_S)/(S − e_S)
+/// δ  = q·g₂          rounding; ∂δ/∂q = g₂, ∂δ/∂g₂ = q                 e_δ = u|δ| + |g₂|e_q + q·e_g + e_q·e_g
+/// a' = ρa + ((1−ρ)δ)δ  as v'           e_a = u(2ρ|a| + 3(1−ρ)δ² + |a'|) + 2(1−ρ)|δ|e_δ + (1−ρ)e_δ²
+/// θ' = θ − lr·δ      roundings: lr, lr·δ, the sum                    e_θ = u(2lr|δ| + |θ'|) + lr·e_δ
+/// ```
+pub fn adadelta(h: &Adadelta, p: f64, g: f64, v: f64, a: f64, u: f64) -> Bound {
+    let g1 = if h.maximize { -g } else { g };
+    let wd = h.weight_decay;
+    let (g2, e_g) = if wd == 0.0 {
+        (g1, 0.0)
+    } else {
+        let g2 = g1 + wd * p;
+        (g2, u * (2.0 * (wd * p).abs() + g2.abs()))
+    };
+    let (rho, w, eps) = (h.rho, 1.0 - h.rho, h.eps);
+    let v1 = rho * v + w * g2 * g2;
+    let e_v = u * (2.0 * (rho * v).abs() + 3.0 * w * g2 * g2 + v1.abs())
+        + 2.0 * w * g2.abs() * e_g
+        + w * e_g * e_g;
+    let x = v1 + eps;
+    let big_s = x.sqrt();
+    let e_s = sqrt_err(big_s, u * (eps + x) + e_v, u);
+    let y = a + eps;
+    let big_r = y.sqrt();
+    let e_r = sqrt_err(big_r, u * (eps + y), u);
+    let q = big_r / big_s;
+    let e_q = quotient_err(q, big_s, e_r, e_s, u);
+    let delta = q * g2;
+    let e_d = u * delta.abs() + g2.abs() * e_q + q * e_g + e_q * e_g;
+    let a1 = rho * a + w * delta * delta;
+    let e_a = u * (2.0 * (rho * a).abs() + 3.0 * w * delta * delta + a1.abs())
+        + 2.0 * w * delta.abs() * e_d
+        + w * e_d * e_d;
+    let p1 = p - h.lr * delta;
+    Bound {
+        p: u * (2.0 * h.lr * delta.abs() + p1.abs()) + h.lr * e_d,
+        state: [e_v, e_a, 0.0],
         ..Bound::default()
     }
 }

@@ -13,10 +13,12 @@
 //! - f32 kernels (f32 state, and f32 parameters with bf16 state), f16/bf16 parameters (f32
 //!   state): the f32 bound plus one rounding to the storage type.
 
-use super::reference::{adagrad_step, adam_step, adamw_step, lion_step, rmsprop_step, sgd_step};
+use super::reference::{
+    adadelta_step, adagrad_step, adam_step, adamw_step, lion_step, rmsprop_step, sgd_step,
+};
 use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use super::tolerance::{self, Bound, MARGIN, U64};
-use crate::rules::{Adagrad, Adam, AdamW, Lion, RmsProp, Sgd};
+use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Lion, RmsProp, Sgd};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::format;
@@ -109,6 +111,16 @@ impl Checked for Adagrad {
     }
     fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
         tolerance::adagrad(self, step, p, g, s[0], u)
+    }
+}
+
+impl Checked for Adadelta {
+    fn reference(&self, _step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+        let (v, a) = state.split_at_mut(p.len());
+        adadelta_step(self, p, g, v, a);
+    }
+    fn bound(&self, _step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+        tolerance::adadelta(self, p, g, s[0], s[1], u)
     }
 }
 
@@ -287,6 +299,11 @@ vs_reference! {
     adagrad_f32_bf16_state_matches_reference: strategies::adagrad(), f32, bf16;
     adagrad_f16_matches_reference: strategies::adagrad(), f16, f32;
     adagrad_bf16_matches_reference: strategies::adagrad(), bf16, f32;
+    adadelta_f64_matches_reference: strategies::adadelta(), f64, f64;
+    adadelta_f32_matches_reference: strategies::adadelta(), f32, f32;
+    adadelta_f32_bf16_state_matches_reference: strategies::adadelta(), f32, bf16;
+    adadelta_f16_matches_reference: strategies::adadelta(), f16, f32;
+    adadelta_bf16_matches_reference: strategies::adadelta(), bf16, f32;
 }
 
 /// How close the errors come to the bounds: the largest `|kernel − reference| / allowed` over
@@ -338,4 +355,7 @@ fn report_error_to_bound_ratios() {
     report::<Adagrad, f64, f64>("Adagrad f64", strategies::adagrad());
     report::<Adagrad, f32, f32>("Adagrad f32", strategies::adagrad());
     report::<Adagrad, bf16, f32>("Adagrad bf16", strategies::adagrad());
+    report::<Adadelta, f64, f64>("Adadelta f64", strategies::adadelta());
+    report::<Adadelta, f32, f32>("Adadelta f32", strategies::adadelta());
+    report::<Adadelta, bf16, f32>("Adadelta bf16", strategies::adadelta());
 }

@@ -196,6 +196,19 @@ SPECS = [
                  "initial_accumulator_value": 0.1},
          groups=G_LR_WD(0.01, 0.0), late=[], lr_sched={3: [0.005, 0.01], 5: [0.002, 0.005]}),
 
+    # ---------------------------------------------------------------- Adadelta
+    dict(name="adadelta_default", opt="Adadelta", kwargs={"lr": 1.0},
+         groups=None, late=[2], lr_sched={3: [0.5], 5: [0.2]}, zero_grad0=True),
+    dict(name="adadelta_rho_wd", opt="Adadelta", kwargs={"lr": 1.0, "rho": 0.5, "weight_decay": 0.01},
+         groups=G_LR_WD(0.5, 0.0), late=[1], lr_sched={3: [0.2, 0.5], 5: [0.1, 0.2]}),
+    # group 1: rho = 1 (torch accepts it: both averages stay at 0, so the step is lr * grad)
+    dict(name="adadelta_eps_maximize_rho1", opt="Adadelta", kwargs={"lr": 0.5, "eps": 1e-4, "maximize": True},
+         groups=[([0, 2], {"lr": 1.0}), ([1], {"rho": 1.0, "eps": 1e-2, "weight_decay": 0.1, "lr": 0.01})],
+         late=[0], lr_sched={3: [0.5, 0.005], 5: [0.2, 0.002]}, zero_grad0=True),
+    dict(name="adadelta_rho0_maximize_wd", opt="Adadelta",
+         kwargs={"lr": 2.0, "rho": 0.0, "weight_decay": 0.1, "maximize": True},
+         groups=G_LR_WD(1.0, 0.0), late=[], lr_sched={3: [0.5, 1.0], 5: [0.2, 0.5]}),
+
     # ---------------------------------------------------------------- Lion
     dict(name="lion_default", opt="Lion", kwargs={"lr": 1e-3},
          groups=[([0, 2], {"lr": 2e-3}), ([1], {"weight_decay": 0.1})], late=[1],
@@ -403,6 +416,13 @@ ERROR_SPECS = [
     ("adagrad_fused_foreach", "Adagrad", {"lr": 0.01, "fused": True, "foreach": True}, "fused"),
     ("adagrad_unknown_key_capturable", "Adagrad", {"lr": 0.01, "capturable": True}, "capturable"),
     ("adagrad_unknown_key_momentum", "Adagrad", {"lr": 0.01, "momentum": 0.9}, "momentum"),
+    ("adadelta_negative_lr", "Adadelta", {"lr": -1.0}, "lr"),
+    ("adadelta_rho_above_one", "Adadelta", {"lr": 1.0, "rho": 1.1}, "rho"),
+    ("adadelta_negative_rho", "Adadelta", {"lr": 1.0, "rho": -0.1}, "rho"),
+    ("adadelta_negative_eps", "Adadelta", {"lr": 1.0, "eps": -1e-6}, "eps"),
+    ("adadelta_negative_weight_decay", "Adadelta", {"lr": 1.0, "weight_decay": -0.01}, "weight_decay"),
+    ("adadelta_unknown_key_fused", "Adadelta", {"lr": 1.0, "fused": True}, "fused"),
+    ("adadelta_unknown_key_betas", "Adadelta", {"lr": 1.0, "betas": (0.9, 0.999)}, "betas"),
     ("sgd_unknown_key_momentom", "SGD", {"lr": 0.1, "momentom": 0.9}, "momentom"),
     ("adamw_decoupled_weight_decay", "AdamW",
      {"lr": 0.001, "decoupled_weight_decay": True}, "decoupled_weight_decay"),

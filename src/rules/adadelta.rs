@@ -1,0 +1,196 @@
+//! Adadelta (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method"), with a learning rate,
+//! L2 weight decay and `maximize`.
+//!
+//! Matches `torch.optim.Adadelta` (PyTorch 2.15, `_single_tensor_adadelta`,
+//! `torch/optim/adadelta.py:246-303`):
+//!
+//! ```text
+//! g ← −g                                   if maximize
+//! g ← g + λ·θ                              if λ ≠ 0
+//! v ← ρ·v + ((1 − ρ)·g)·g
+//! δ ← (√(a + ε) / √(v + ε))·g              (ε inside both roots)
+//! a ← ρ·a + ((1 − ρ)·δ)·δ
+//! θ ← θ + (−lr)·δ
+//! ```
+//!
+//! PyTorch counts steps but the math does not use them. State slots: `square_avg` (v),
+//! `acc_delta` (a), both starting at zero.
+
+use crate::drive::Body;
+use crate::error::{Error, check};
+use crate::lanes::{Lanes, Real};
+use crate::rules::{Rule, Visit, const_bools};
+
+/// `torch.optim.Adadelta` hyperparameters (PyTorch's names and defaults).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adadelta {
+    /// Learning rate: a factor on the computed step δ (default 1.0).
+    pub lr: f64,
+    /// Coefficient ρ of the running averages of g² and δ² (default 0.9).
+    pub rho: f64,
+    /// Term added inside both square roots (default 1e-6).
+    pub eps: f64,
+    /// L2 penalty λ added to the gradient (default 0).
+    pub weight_decay: f64,
+    /// PyTorch dispatch flag; accepted, no effect on the arithmetic.
+    pub foreach: Option<bool>,
+    /// PyTorch CUDA-graph flag; accepted, no effect here.
+    pub capturable: bool,
+    /// Maximize the objective instead of minimizing (default false).
+    pub maximize: bool,
+    /// PyTorch autograd flag; accepted, no effect here.
+    pub differentiable: bool,
+}
+
+impl Adadelta {
+    /// `torch.optim.Adadelta`'s defaults.
+    pub const DEFAULT: Adadelta = Adadelta {
+        lr: 1.0,
+        rho: 0.9,
+        eps: 1e-6,
+        weight_decay: 0.0,
+        foreach: None,
+        capturable: false,
+        maximize: false,
+        differentiable: false,
+    };
+
+    /// State slots per element: 2 (`square_avg`, `acc_delta`).
+    #[inline]
+    pub const fn slots(&self) -> usize {
+        2
+    }
+
+    /// State elements for a tensor of `n` elements (usable in `const` array lengths).
+    #[inline]
+    pub const fn state_len(&self, n: usize) -> usize {
+        2 * n
+    }
+}
+
+impl Default for Adadelta {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Per-step scalars, rounded once to the compute type.
+#[derive(Clone, Copy, Debug)]
+struct Coeffs<C> {
+    grad_sign: C,
+    weight_decay: C,
+    rho: C,
+    one_minus_rho: C,
+    eps: C,
+    neg_lr: C,
+}
+
+impl<C: Real> Coeffs<C> {
+    #[inline]
+    fn new(h: &Adadelta) -> Self {
+        Coeffs {
+            grad_sign: C::from_f64(if h.maximize { -1.0 } else { 1.0 }),
+            weight_decay: C::from_f64(h.weight_decay),
+            rho: C::from_f64(h.rho),
+            one_minus_rho: C::from_f64(1.0 - h.rho),
+            eps: C::from_f64(h.eps),
+            neg_lr: C::from_f64(-h.lr),
+        }
+    }
+}
+
+/// The body, with L2 decay as a const generic.
+struct Kernel<C, const WD: bool>(Coeffs<C>);
+
+impl<C: Real, const WD: bool> Body<C, 2> for Kernel<C, WD> {
+    #[inline(always)]
+    fn apply<V: Lanes<Scalar = C>>(&self, p: V, g: V, [v, a]: &mut [V; 2]) -> V {
+        let k = V::splat;
+        let c = &self.0;
+        let mut g = g * k(c.grad_sign); //                   −g is exact, so is g·(±1)
+        if WD {
+            g = g + k(c.weight_decay) * p; //                grad.add(param, alpha=weight_decay)
+        }
+        *v = *v * k(c.rho) + k(c.one_minus_rho) * g * g; // .mul_(rho).addcmul_(g, g, 1 - rho)
+        let std = (*v + k(c.eps)).root(); //                 square_avg.add(eps).sqrt_()
+        let delta = (*a + k(c.eps)).root(); //               acc_delta.add(eps).sqrt_()
+        let delta = delta / std * g; //                      delta.div_(std).mul_(grad)
+        *a = *a * k(c.rho) + k(c.one_minus_rho) * delta * delta; // acc_delta.mul_(rho).addcmul_
+        p + k(c.neg_lr) * delta //                           param.add_(delta, alpha=-lr)
+    }
+}
+
+impl Rule for Adadelta {
+    #[inline]
+    fn name(&self) -> &'static str {
+        "Adadelta"
+    }
+    #[inline]
+    fn slots(&self) -> usize {
+        2
+    }
+    #[inline]
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    #[inline]
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    /// PyTorch's checks, in its order (`adadelta.py:45-52`), each also rejecting ∞ and NaN.
+    fn validate(&self) -> Result<(), Error> {
+        check(
+            "lr",
+            self.lr,
+            self.lr >= 0.0 && self.lr.is_finite(),
+            "0 <= lr < inf",
+        )?;
+        check(
+            "rho",
+            self.rho,
+            (0.0..=1.0).contains(&self.rho),
+            "0 <= rho <= 1",
+        )?;
+        check(
+            "eps",
+            self.eps,
+            self.eps >= 0.0 && self.eps.is_finite(),
+            "0 <= eps < inf",
+        )?;
+        let wd = self.weight_decay;
+        check(
+            "weight_decay",
+            wd,
+            wd >= 0.0 && wd.is_finite(),
+            "0 <= weight_decay < inf",
+        )
+    }
+
+    type Schedule = ();
+    type Scalars = ();
+    type TensorState = ();
+    #[inline]
+    fn begin_step(&self, _: &mut ()) {}
+
+    #[inline]
+    fn visit_body<C: Real, F: Visit<C>>(&self, _: &(), _step: u64, f: F) {
+        let c = Coeffs::<C>::new(self);
+        const_bools!((WD = self.weight_decay != 0.0) => f.visit::<_, 2>(&Kernel::<_, WD>(c)));
+    }
+}
+
+#[cfg(feature = "alloc")]
+crate::config::hyper_keys!(
+    Adadelta,
+    [
+        lr,
+        rho,
+        eps,
+        weight_decay,
+        foreach,
+        capturable,
+        maximize,
+        differentiable
+    ]
+);
