@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Groups are rule keys (`sgd`, `sgd_momentum`, `adam`, `adamw`, `lion`, `rmsprop`, `adagrad`,
-//! `adadelta`); benchmark ids are
+//! `adadelta`, `adamax`); benchmark ids are
 //! `{rule}/{dtype}/{what}/{n}` where `what` is
 //! - `step`: [`Rule::step`] (the SIMD path);
 //! - `scalar`: the same update with scalar lanes (`Rule::update_with::<P, S, P::Compute>`), f32 at
@@ -28,8 +28,8 @@ use criterion::{
     criterion_main,
 };
 use optim_kernels::rules::{
-    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, Lion, RAdamScheduleFree, RmsProp, Rule,
-    ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Lion, RAdamScheduleFree, RmsProp,
+    Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 use optim_kernels::{Element, bf16};
 use std::hint::black_box;
@@ -152,6 +152,7 @@ fn rules(c: &mut Criterion) {
     bench_rule(c, "rmsprop", &RmsProp::DEFAULT);
     bench_rule(c, "adagrad", &Adagrad::DEFAULT);
     bench_rule(c, "adadelta", &Adadelta::DEFAULT);
+    bench_rule(c, "adamax", &Adamax::DEFAULT);
 }
 
 criterion_group! {

@@ -13,8 +13,8 @@
 //! steps after a warm-up, each alternating with the baseline so drift hits both alike.
 
 use optim_kernels::rules::{
-    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, Lion, RAdamScheduleFree, RmsProp, Rule,
-    Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Lion, RAdamScheduleFree, RmsProp,
+    Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 use optim_kernels::{Element, bf16, f16};
 use std::hint::black_box;
@@ -33,6 +33,7 @@ enum AnyRule {
     RmsProp(RmsProp),
     Adagrad(Adagrad),
     Adadelta(Adadelta),
+    Adamax(Adamax),
     AdamWScheduleFree(AdamWScheduleFree),
     SgdScheduleFree(SgdScheduleFree),
     RAdamScheduleFree(RAdamScheduleFree),
@@ -49,6 +50,7 @@ macro_rules! each {
             AnyRule::RmsProp($r) => $e,
             AnyRule::Adagrad($r) => $e,
             AnyRule::Adadelta($r) => $e,
+            AnyRule::Adamax($r) => $e,
             AnyRule::AdamWScheduleFree($r) => $e,
             AnyRule::SgdScheduleFree($r) => $e,
             AnyRule::RAdamScheduleFree($r) => $e,
@@ -100,6 +102,7 @@ impl AnyRule {
             AnyRule::RmsProp(r) => r.step(t, p, g, s),
             AnyRule::Adagrad(r) => r.step(t, p, g, s),
             AnyRule::Adadelta(r) => r.step(t, p, g, s),
+            AnyRule::Adamax(r) => r.step(t, p, g, s),
         };
         if let Err(e) = r {
             eprintln!("error: {e}");
@@ -161,6 +164,7 @@ fn rules() -> Vec<(&'static str, AnyRule)> {
         ("rmsprop", AnyRule::RmsProp(RmsProp::DEFAULT)),
         ("adagrad", AnyRule::Adagrad(Adagrad::DEFAULT)),
         ("adadelta", AnyRule::Adadelta(Adadelta::DEFAULT)),
+        ("adamax", AnyRule::Adamax(Adamax::DEFAULT)),
     ]
 }
 
@@ -268,7 +272,7 @@ fn main() {
             }
             "--help" | "-h" => {
                 println!(
-                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd] [--dtype f32|bf16|f16|f64] [--n N]"
+                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamax|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd] [--dtype f32|bf16|f16|f64] [--n N]"
                 );
                 return;
             }

@@ -25,8 +25,8 @@
 //!
 //! - [`rules`] (`no_std`, no `alloc`): one hyperparameter struct per rule ([`rules::Sgd`],
 //!   [`rules::Adam`], [`rules::AdamW`], [`rules::RmsProp`], [`rules::Adagrad`],
-//!   [`rules::Adadelta`], [`rules::Lion`]) whose [`rules::Rule::step`] updates one tensor in
-//!   place, with state in a caller-provided slice sized by a `const fn state_len`.
+//!   [`rules::Adadelta`], [`rules::Adamax`], [`rules::Lion`]) whose [`rules::Rule::step`] updates
+//!   one tensor in place, with state in a caller-provided slice sized by a `const fn state_len`.
 //! - The optimizer layer (`alloc`): [`build_optimizer`], [`Config`], [`ParamGroup`] and the
 //!   [`Optimizer`] enum: parameter groups with per-group overrides, state allocated once.
 //!

@@ -14,6 +14,7 @@ pub(crate) enum Kind {
     RmsProp,
     Adagrad,
     Adadelta,
+    Adamax,
     SgdScheduleFree,
     SgdScheduleFreeReference,
     AdamWScheduleFree,
@@ -34,6 +35,7 @@ pub const OPTIMIZERS: &[(&str, &str)] = &[
     ("RMSprop", "torch.optim.RMSprop (PyTorch 2.15)"),
     ("Adagrad", "torch.optim.Adagrad (PyTorch 2.15)"),
     ("Adadelta", "torch.optim.Adadelta (PyTorch 2.15)"),
+    ("Adamax", "torch.optim.Adamax (PyTorch 2.15)"),
     ("Lion", "lion_pytorch.Lion (lion-pytorch 0.2.5)"),
     (
         "SGDScheduleFree",
@@ -86,6 +88,7 @@ pub(crate) fn resolve(name: &str) -> Option<Kind> {
         "rmsprop" => Kind::RmsProp,
         "adagrad" => Kind::Adagrad,
         "adadelta" => Kind::Adadelta,
+        "adamax" => Kind::Adamax,
         "lion" => Kind::Lion,
         "sgdschedulefree" => Kind::SgdScheduleFree,
         "sgdschedulefreereference" => Kind::SgdScheduleFreeReference,

@@ -10,8 +10,8 @@ use crate::names::{Kind, resolve};
 use crate::rules::Adam;
 use crate::rules::{
     Adadelta, Adagrad, AdamW, AdamWScheduleFree, AdamWScheduleFreePaper,
-    AdamWScheduleFreeReference, BaseRule, Lion, Mode, RAdamScheduleFree, RmsProp, Rule, Schedule,
-    ScheduleFreeWrapper, Sgd, SgdScheduleFree, SgdScheduleFreeReference, check_lengths,
+    AdamWScheduleFreeReference, Adamax, BaseRule, Lion, Mode, RAdamScheduleFree, RmsProp, Rule,
+    Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree, SgdScheduleFreeReference, check_lengths,
 };
 use crate::value::Value;
 use alloc::string::ToString;
@@ -513,6 +513,8 @@ pub enum Optimizer<P: Element, S: Element<Compute = P::Compute> = <P as Element>
     Adagrad(GroupedOptimizer<Adagrad, P, S>),
     /// `torch.optim.Adadelta`.
     Adadelta(GroupedOptimizer<Adadelta, P, S>),
+    /// `torch.optim.Adamax`.
+    Adamax(GroupedOptimizer<Adamax, P, S>),
     /// `schedulefree.SGDScheduleFree`.
     SgdScheduleFree(GroupedOptimizer<SgdScheduleFree, P, S>),
     /// `schedulefree.SGDScheduleFreeReference`.
@@ -540,6 +542,7 @@ macro_rules! dispatch {
             Optimizer::RmsProp($o) => $e,
             Optimizer::Adagrad($o) => $e,
             Optimizer::Adadelta($o) => $e,
+            Optimizer::Adamax($o) => $e,
             Optimizer::SgdScheduleFree($o) => $e,
             Optimizer::SgdScheduleFreeReference($o) => $e,
             Optimizer::AdamWScheduleFree($o) => $e,
@@ -639,6 +642,10 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             )?),
             Kind::Adadelta => Optimizer::Adadelta(GroupedOptimizer::new(
                 &top_level(Adadelta::DEFAULT, config, plain)?,
+                groups,
+            )?),
+            Kind::Adamax => Optimizer::Adamax(GroupedOptimizer::new(
+                &top_level(Adamax::DEFAULT, config, plain)?,
                 groups,
             )?),
             Kind::SgdScheduleFree => grouped!(SgdScheduleFree, SgdScheduleFree::DEFAULT),
@@ -822,7 +829,8 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             | Optimizer::Lion(_)
             | Optimizer::RmsProp(_)
             | Optimizer::Adagrad(_)
-            | Optimizer::Adadelta(_) => None,
+            | Optimizer::Adadelta(_)
+            | Optimizer::Adamax(_) => None,
         }
     }
 }
@@ -865,6 +873,7 @@ fn wrapper(config: &Config, reference: bool) -> Result<ScheduleFreeWrapper<BaseR
         Kind::RmsProp => BaseRule::RmsProp(top_level(RmsProp::DEFAULT, &base, plain)?),
         Kind::Adagrad => BaseRule::Adagrad(top_level(Adagrad::DEFAULT, &base, plain)?),
         Kind::Adadelta => BaseRule::Adadelta(top_level(Adadelta::DEFAULT, &base, plain)?),
+        Kind::Adamax => BaseRule::Adamax(top_level(Adamax::DEFAULT, &base, plain)?),
         _ => {
             return Err(Error::Conflict {
                 key: "base",
@@ -937,6 +946,7 @@ pub fn optimizer_defaults(name: &str) -> Option<Config> {
         Kind::RmsProp => all(RmsProp::DEFAULT),
         Kind::Adagrad => all(Adagrad::DEFAULT),
         Kind::Adadelta => all(Adadelta::DEFAULT),
+        Kind::Adamax => all(Adamax::DEFAULT),
         Kind::SgdScheduleFree => all(SgdScheduleFree::DEFAULT),
         Kind::SgdScheduleFreeReference => all(SgdScheduleFreeReference::DEFAULT),
         Kind::AdamWScheduleFree => all(AdamWScheduleFree::DEFAULT),
@@ -971,6 +981,7 @@ pub fn optimizer_keys(name: &str) -> Option<&'static [&'static str]> {
         Kind::RmsProp => RmsProp::DEFAULT.keys(),
         Kind::Adagrad => Adagrad::DEFAULT.keys(),
         Kind::Adadelta => Adadelta::DEFAULT.keys(),
+        Kind::Adamax => Adamax::DEFAULT.keys(),
         Kind::SgdScheduleFree => SgdScheduleFree::DEFAULT.keys(),
         Kind::SgdScheduleFreeReference => SgdScheduleFreeReference::DEFAULT.keys(),
         Kind::AdamWScheduleFree => AdamWScheduleFree::DEFAULT.keys(),

@@ -65,7 +65,7 @@ fn unknown_names_are_rejected() {
 fn names_match_case_insensitively() {
     for name in [
         "sgd", "SGD", "adam", "ADAMW", "AdamW", "lion", "LION", "rmsprop", "RMSprop", "adagrad",
-        "ADADELTA",
+        "ADADELTA", "adamax", "Adamax",
     ] {
         assert!(build(&Config::new(name)).is_ok(), "{name}");
     }
@@ -90,6 +90,8 @@ fn unknown_keys_are_rejected() {
     rejected(Config::new("Adagrad").set("momentum", 0.9), "momentum");
     rejected(Config::new("Adadelta").set("fused", true), "fused");
     rejected(Config::new("Adadelta").set("betas", (0.9, 0.999)), "betas");
+    rejected(Config::new("Adamax").set("amsgrad", true), "amsgrad");
+    rejected(Config::new("Adamax").set("fused", true), "fused");
     rejected_in_group("Adam", "momentum", 0.9);
 }
 
@@ -112,7 +114,7 @@ fn wrong_types_are_rejected() {
 #[test]
 fn invalid_values_are_rejected() {
     for name in [
-        "SGD", "Adam", "AdamW", "Lion", "RMSprop", "Adagrad", "Adadelta",
+        "SGD", "Adam", "AdamW", "Lion", "RMSprop", "Adagrad", "Adadelta", "Adamax",
     ] {
         rejected(Config::new(name).set("lr", -1e-3), "lr");
         rejected(Config::new(name).set("lr", f64::NAN), "lr");
@@ -124,7 +126,7 @@ fn invalid_values_are_rejected() {
         );
         rejected_in_group(name, "lr", -1.0);
     }
-    for name in ["Adam", "AdamW"] {
+    for name in ["Adam", "AdamW", "Adamax"] {
         rejected(Config::new(name).set("eps", -1e-8), "eps");
         rejected(Config::new(name).set("eps", f64::NAN), "eps");
         rejected(Config::new(name).set("betas", (1.0, 0.999)), "betas[0]");
@@ -267,6 +269,13 @@ fn defaults_are_the_references() {
     assert_eq!(adadelta.get(0, "lr"), Some(Value::Float(1.0)));
     assert_eq!(adadelta.get(0, "rho"), Some(Value::Float(0.9)));
     assert_eq!(adadelta.get(0, "eps"), Some(Value::Float(1e-6)));
+    let adamax = build(&Config::new("Adamax")).unwrap();
+    assert_eq!(adamax.get(0, "lr"), Some(Value::Float(2e-3)));
+    assert_eq!(
+        adamax.get(0, "betas"),
+        Some(Value::List(vec![0.9.into(), 0.999.into()]))
+    );
+    assert_eq!(adamax.get(0, "eps"), Some(Value::Float(1e-8)));
     let lion = build(&Config::new("Lion")).unwrap();
     assert_eq!(lion.get(0, "lr"), Some(Value::Float(1e-4)));
     assert_eq!(

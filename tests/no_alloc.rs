@@ -84,6 +84,9 @@ fn configs() -> Vec<Config> {
         Config::new("Adadelta")
             .set("weight_decay", 0.01)
             .set("maximize", true),
+        Config::new("Adamax")
+            .set("betas", (0.5, 0.99))
+            .set("weight_decay", 0.01),
     ]
 }
 

@@ -300,7 +300,7 @@ fn golden_covers_every_rule_dtype_and_feature() {
         }
     }
     for name in [
-        "SGD", "Adam", "AdamW", "Lion", "RMSprop", "Adadelta", "Adagrad",
+        "SGD", "Adam", "AdamW", "Lion", "RMSprop", "Adamax", "Adadelta", "Adagrad",
     ] {
         for what in ["f64", "f32", "groups", "lr-change", "missing-grad"] {
             assert!(

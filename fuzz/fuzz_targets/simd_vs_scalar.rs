@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use optim_kernels::rules::{Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion, RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree};
+use optim_kernels::rules::{Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Lion, RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree};
 
 fn check<R: Rule>(rule: &R, step: u64, p: &[f32], g: &[f32], s: &[f32]) {
     let n = p.len();
@@ -131,6 +131,19 @@ fuzz_target!(|data: &[u8]| {
             maximize: flags & 2 != 0,
             weight_decay: (flags & 1) as f64 * 0.01,
             ..Adadelta::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    check(
+        &Adamax {
+            lr,
+            betas: (b1, b2),
+            maximize: flags & 2 != 0,
+            weight_decay: (flags & 1) as f64 * 0.01,
+            ..Adamax::DEFAULT
         },
         step,
         p,

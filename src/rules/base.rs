@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Lion, RmsProp, Rule, Sgd, Visit};
+use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, RmsProp, Rule, Sgd, Visit};
 
 /// Any rule without a per-group schedule, chosen at run time (the base optimizer a
 /// [`ScheduleFreeWrapper`](crate::rules::ScheduleFreeWrapper) built from a config wraps).
@@ -27,6 +27,8 @@ pub enum BaseRule {
     Adagrad(Adagrad),
     /// `torch.optim.Adadelta`.
     Adadelta(Adadelta),
+    /// `torch.optim.Adamax`.
+    Adamax(Adamax),
 }
 
 macro_rules! each {
@@ -39,6 +41,7 @@ macro_rules! each {
             BaseRule::RmsProp($r) => $e,
             BaseRule::Adagrad($r) => $e,
             BaseRule::Adadelta($r) => $e,
+            BaseRule::Adamax($r) => $e,
         }
     };
 }

@@ -33,6 +33,7 @@ use core::marker::PhantomData;
 pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
+pub mod adamax;
 pub mod adamw;
 pub mod base;
 pub mod lion;
@@ -43,6 +44,7 @@ pub mod sgd;
 pub use adadelta::Adadelta;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
+pub use adamax::Adamax;
 pub use adamw::AdamW;
 pub use base::BaseRule;
 pub use lion::Lion;
@@ -70,6 +72,7 @@ mod sealed {
     impl Sealed for super::RmsProp {}
     impl Sealed for super::Adagrad {}
     impl Sealed for super::Adadelta {}
+    impl Sealed for super::Adamax {}
 }
 
 /// An elementwise update rule: the hyperparameters of one parameter group and its kernel.

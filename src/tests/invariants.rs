@@ -4,7 +4,7 @@ use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use crate::element::Element;
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Lion, RmsProp, Rule, Sgd};
+use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, RmsProp, Rule, Sgd};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::vec;
@@ -143,6 +143,14 @@ proptest! {
         lr_zero(c)?;
     }
     #[test]
+    fn lr_zero_leaves_params_unchanged_adamax(c in lr_zero_case::<_, f32>(strategies::adamax(false))) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_adamax_bf16(c in lr_zero_case::<_, bf16>(strategies::adamax(false))) {
+        lr_zero(c)?;
+    }
+    #[test]
     fn lr_zero_leaves_params_unchanged_rmsprop(c in lr_zero_case::<_, f32>(strategies::rmsprop(false))) {
         lr_zero(c)?;
     }
@@ -157,7 +165,18 @@ proptest! {
 // Any θ, including ±∞ and NaN (which stays NaN).
 
 fn zero_grad<R: Rule, P: TestElement>(
+    case: Case<R, P, P::DefaultState>,
+) -> Result<(), TestCaseError>
+where
+    P::DefaultState: TestElement,
+{
+    zero_grad_keeps(case, |_| true)
+}
+
+/// As [`zero_grad`]; the state slots `stays_zero(k)` must stay zero (Adamax's `exp_inf` becomes ε).
+fn zero_grad_keeps<R: Rule, P: TestElement>(
     mut case: Case<R, P, P::DefaultState>,
+    stays_zero: impl Fn(usize) -> bool,
 ) -> Result<(), TestCaseError>
 where
     P::DefaultState: TestElement,
@@ -167,10 +186,17 @@ where
             *x = P::of_f64(if i % 2 == 0 { 0.0 } else { -0.0 });
         }
     }
+    let n = case.p.len();
     let state = vec![P::DefaultState::default(); case.state.len()];
     run(&case, state, |before, after, state| {
         same_number(before, after)?;
-        prop_assert!(state.iter().all(|x| x.as_f64() == 0.0), "state left zero");
+        prop_assert!(
+            state
+                .iter()
+                .enumerate()
+                .all(|(j, x)| !stays_zero(j / n) || x.as_f64() == 0.0),
+            "state left zero"
+        );
         Ok(())
     })
 }
@@ -236,6 +262,15 @@ proptest! {
         )
     ) {
         zero_grad(c)?;
+    }
+    #[test]
+    fn zero_grad_zero_state_leaves_params_unchanged_adamax(
+        c in strategies::case::<_, f32, f32>(
+            strategies::adamax(false).prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        zero_grad_keeps(c, |k| k == 0)?; // exp_inf becomes ε
     }
     #[test]
     fn zero_grad_zero_state_leaves_params_unchanged_sgd(
@@ -669,6 +704,13 @@ proptest! {
         independent_of_slicing(c, cut)?;
     }
     #[test]
+    fn elementwise_independent_of_slicing_adamax_f64(
+        c in strategies::case::<_, f64, f64>(strategies::adamax(true), 2, Values::Any, Values::Any),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        independent_of_slicing(c, cut)?;
+    }
+    #[test]
     fn elementwise_independent_of_slicing_rmsprop_f32(
         c in strategies::case::<_, f32, f32>(strategies::rmsprop(true), 2, Values::Any, Values::Any),
         cut in any::<prop::sample::Index>(),
@@ -732,6 +774,8 @@ fn state_len_is_slots_times_n() {
         assert_eq!(Adagrad::DEFAULT.state_len(n), n);
         assert_eq!(Rule::state_len(&Adadelta::DEFAULT, n), 2 * n);
         assert_eq!(Adadelta::DEFAULT.state_len(n), 2 * n);
+        assert_eq!(Rule::state_len(&Adamax::DEFAULT, n), 2 * n);
+        assert_eq!(Adamax::DEFAULT.state_len(n), 2 * n);
     }
 }
 

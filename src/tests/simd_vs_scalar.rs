@@ -137,6 +137,11 @@ simd_vs_scalar! {
     simd_matches_scalar_bitwise_adadelta_f16: strategies::adadelta(), f16, f32;
     simd_matches_scalar_bitwise_adadelta_bf16: strategies::adadelta(), bf16, f32;
     simd_matches_scalar_bitwise_adadelta_f32_bf16_state: strategies::adadelta(), f32, bf16;
+    simd_matches_scalar_bitwise_adamax_f64: strategies::adamax(true), f64, f64;
+    simd_matches_scalar_bitwise_adamax_f32: strategies::adamax(true), f32, f32;
+    simd_matches_scalar_bitwise_adamax_f16: strategies::adamax(true), f16, f32;
+    simd_matches_scalar_bitwise_adamax_bf16: strategies::adamax(true), bf16, f32;
+    simd_matches_scalar_bitwise_adamax_f32_bf16_state: strategies::adamax(true), f32, bf16;
 }
 
 /// NaN payloads are not part of the SIMD == scalar guarantee (the docs say so: a NaN is NaN on

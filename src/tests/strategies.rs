@@ -3,7 +3,7 @@
 
 use crate::element::Element;
 use crate::rules::{
-    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Lion,
+    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Lion,
     RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 use half::{bf16, f16};
@@ -655,6 +655,28 @@ pub fn adadelta() -> impl Strategy<Value = Adadelta> {
         })
 }
 
+/// `torch.optim.Adamax` settings: Adam's (β₁, β₂) (both lerp formulas, β₂ = 0), weight decay 0
+/// or not, `maximize`. `eps = 0` only if `allow_zero_eps` (then `u` may be 0 and `m/u` NaN).
+pub fn adamax(allow_zero_eps: bool) -> impl Strategy<Value = Adamax> {
+    (
+        lr(),
+        adam_betas(),
+        eps(allow_zero_eps),
+        weight_decay(),
+        any::<bool>(),
+    )
+        .prop_map(|(lr, betas, eps, weight_decay, maximize)| {
+            valid(Adamax {
+                lr,
+                betas,
+                eps,
+                weight_decay,
+                maximize,
+                ..Adamax::DEFAULT
+            })
+        })
+}
+
 /// Which states a rule can reach, for tests that start from generated (arbitrary) state.
 pub trait Reachable: Rule {
     /// Maps one element's generated state (by slot; unused slots are 0) to a state the rule can
@@ -700,6 +722,13 @@ impl Reachable for Adadelta {
     /// `square_avg ≥ 0`, `acc_delta ≥ 0`.
     fn reachable(&self, s: &mut [f64; 3]) {
         (s[0], s[1]) = (s[0].abs(), s[1].abs());
+    }
+}
+
+impl Reachable for Adamax {
+    /// `exp_inf ≥ 0`.
+    fn reachable(&self, s: &mut [f64; 3]) {
+        s[1] = s[1].abs();
     }
 }
 

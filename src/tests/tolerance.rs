@@ -35,7 +35,7 @@
 //! rounding of the compute type. Rounding a result to f16 adds up to 2⁻²⁵
 //! absolutely in f16's subnormal range; [`store`] counts that.
 
-use crate::rules::{Adadelta, Adagrad, Adam, Lion, RmsProp, Sgd};
+use crate::rules::{Adadelta, Adagrad, Adam, Adamax, Lion, RmsProp, Sgd};
 
 /// Unit roundoff of f64, for the reference's own roundings.
 pub const U64: f64 = f64::EPSILON / 2.0;
@@ -433,6 +433,47 @@ pub fn adadelta(h: &Adadelta, p: f64, g: f64, v: f64, a: f64, u: f64) -> Bound {
     Bound {
         p: u * (2.0 * h.lr * delta.abs() + p1.abs()) + h.lr * e_d,
         state: [e_v, e_a, 0.0],
+        ..Bound::default()
+    }
+}
+
+/// Adamax, one element: `p`, `g`, `m` (exp_avg), `v` (exp_inf) before the step;
+/// `clr = lr/(1 − β₁ᵗ)` is the same f64 number in kernel and reference.
+///
+/// ```text
+/// g₂ = ±g + λ·θ      roundings: λ, λθ, the sum                      e_g = u(2|λθ| + |g₂|)
+/// m' = lerp(m, g₂, 1 − β₁)  as Adam's m                e_m = u(2|g₂ − m| + |m'|) + (1−β₁)e_g
+/// A  = β₂·v          roundings: β₂, the product                     e_A = 2u|A|
+/// B  = |g₂| + ε      (|·| is exact) roundings: ε, the sum           e_B = u(ε + B) + e_g
+/// v' = max(A, B)     max is 1-Lipschitz in each argument, and exact  e_v = max(e_A, e_B)
+/// n  = clr·m'        roundings: clr, the product                    e_n = 2u|n| + clr·e_m
+/// U  = n/v'          rounding, and the quotient's sensitivity        e_U = u|U| + (e_n + |U|e_v)/(v' − e_v)
+/// θ' = θ − U         rounding of the sum                            e_θ = u|θ'| + e_U
+/// ```
+pub fn adamax(h: &Adamax, step: u64, p: f64, g: f64, m: f64, v: f64, u: f64) -> Bound {
+    let (beta1, beta2) = h.betas;
+    let clr = h.lr / (1.0 - beta1.powf(step as f64));
+    let g1 = if h.maximize { -g } else { g };
+    let wd = h.weight_decay;
+    let (g2, e_g) = if wd == 0.0 {
+        (g1, 0.0)
+    } else {
+        let g2 = g1 + wd * p;
+        (g2, u * (2.0 * (wd * p).abs() + g2.abs()))
+    };
+    let w = 1.0 - beta1;
+    let m1 = super::reference::lerp(m, g2, w);
+    let e_m = u * (2.0 * (g2 - m).abs() + m1.abs()) + w * e_g;
+    let a = beta2 * v;
+    let b = g2.abs() + h.eps;
+    let v1 = super::reference::maximum(a, b);
+    let e_v = (2.0 * u * a.abs()).max(u * (h.eps + b) + e_g);
+    let n = clr * m1.abs();
+    let e_n = 2.0 * u * n + clr * e_m;
+    let p1 = p - clr * m1 / v1;
+    Bound {
+        p: u * p1.abs() + quotient_err(n / v1, v1, e_n, e_v, u),
+        state: [e_m, e_v, 0.0],
         ..Bound::default()
     }
 }

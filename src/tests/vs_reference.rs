@@ -14,11 +14,12 @@
 //!   state): the f32 bound plus one rounding to the storage type.
 
 use super::reference::{
-    adadelta_step, adagrad_step, adam_step, adamw_step, lion_step, rmsprop_step, sgd_step,
+    adadelta_step, adagrad_step, adam_step, adamax_step, adamw_step, lion_step, rmsprop_step,
+    sgd_step,
 };
 use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use super::tolerance::{self, Bound, MARGIN, U64};
-use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Lion, RmsProp, Sgd};
+use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, RmsProp, Sgd};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::format;
@@ -121,6 +122,16 @@ impl Checked for Adadelta {
     }
     fn bound(&self, _step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
         tolerance::adadelta(self, p, g, s[0], s[1], u)
+    }
+}
+
+impl Checked for Adamax {
+    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+        let (m, u) = state.split_at_mut(p.len());
+        adamax_step(self, step, p, g, m, u);
+    }
+    fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+        tolerance::adamax(self, step, p, g, s[0], s[1], u)
     }
 }
 
@@ -304,6 +315,11 @@ vs_reference! {
     adadelta_f32_bf16_state_matches_reference: strategies::adadelta(), f32, bf16;
     adadelta_f16_matches_reference: strategies::adadelta(), f16, f32;
     adadelta_bf16_matches_reference: strategies::adadelta(), bf16, f32;
+    adamax_f64_matches_reference: strategies::adamax(false), f64, f64;
+    adamax_f32_matches_reference: strategies::adamax(false), f32, f32;
+    adamax_f32_bf16_state_matches_reference: strategies::adamax(false), f32, bf16;
+    adamax_f16_matches_reference: strategies::adamax(false), f16, f32;
+    adamax_bf16_matches_reference: strategies::adamax(false), bf16, f32;
 }
 
 /// How close the errors come to the bounds: the largest `|kernel − reference| / allowed` over
@@ -358,4 +374,7 @@ fn report_error_to_bound_ratios() {
     report::<Adadelta, f64, f64>("Adadelta f64", strategies::adadelta());
     report::<Adadelta, f32, f32>("Adadelta f32", strategies::adadelta());
     report::<Adadelta, bf16, f32>("Adadelta bf16", strategies::adadelta());
+    report::<Adamax, f64, f64>("Adamax f64", strategies::adamax(false));
+    report::<Adamax, f32, f32>("Adamax f32", strategies::adamax(false));
+    report::<Adamax, bf16, f32>("Adamax bf16", strategies::adamax(false));
 }

@@ -209,6 +209,22 @@ SPECS = [
          kwargs={"lr": 2.0, "rho": 0.0, "weight_decay": 0.1, "maximize": True},
          groups=G_LR_WD(1.0, 0.0), late=[], lr_sched={3: [0.5, 1.0], 5: [0.2, 0.5]}),
 
+    # ---------------------------------------------------------------- Adamax
+    dict(name="adamax_default", opt="Adamax", kwargs={"lr": 0.002},
+         groups=None, late=[2], lr_sched={3: [0.001], 5: [0.0005]}, zero_grad0=True),
+    dict(name="adamax_betas_wd", opt="Adamax", kwargs={"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.01},
+         groups=G_LR_WD(0.005, 0.0), late=[1], lr_sched={3: [0.002, 0.005], 5: [0.001, 0.002]}),
+    # beta1 = 0.3: lerp's second formula; tensor 2's gradients are ~1e-4, so eps = 1e-3 decides
+    # max(beta2 * exp_inf, |g| + eps)
+    dict(name="adamax_beta1_03_maximize_eps", opt="Adamax",
+         kwargs={"lr": 0.01, "betas": (0.3, 0.9), "maximize": True, "eps": 1e-3},
+         groups=[([0, 2], {"lr": 0.02}), ([1], {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.1})],
+         late=[0], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]}, zero_grad0=True,
+         grad_scale=[1.0, 1.0, 1e-4]),
+    dict(name="adamax_maximize_wd_beta1_05", opt="Adamax",
+         kwargs={"lr": 0.005, "maximize": True, "weight_decay": 0.1, "betas": (0.5, 0.999)},
+         groups=G_LR_WD(0.002, 0.0), late=[], lr_sched={3: [0.001, 0.003], 5: [0.0005, 0.001]}),
+
     # ---------------------------------------------------------------- Lion
     dict(name="lion_default", opt="Lion", kwargs={"lr": 1e-3},
          groups=[([0, 2], {"lr": 2e-3}), ([1], {"weight_decay": 0.1})], late=[1],
@@ -423,6 +439,14 @@ ERROR_SPECS = [
     ("adadelta_negative_weight_decay", "Adadelta", {"lr": 1.0, "weight_decay": -0.01}, "weight_decay"),
     ("adadelta_unknown_key_fused", "Adadelta", {"lr": 1.0, "fused": True}, "fused"),
     ("adadelta_unknown_key_betas", "Adadelta", {"lr": 1.0, "betas": (0.9, 0.999)}, "betas"),
+    ("adamax_negative_lr", "Adamax", {"lr": -0.002}, "lr"),
+    ("adamax_negative_eps", "Adamax", {"lr": 0.002, "eps": -1e-8}, "eps"),
+    ("adamax_beta1_one", "Adamax", {"lr": 0.002, "betas": (1.0, 0.999)}, "betas[0]"),
+    ("adamax_beta1_negative", "Adamax", {"lr": 0.002, "betas": (-0.1, 0.999)}, "betas[0]"),
+    ("adamax_beta2_one", "Adamax", {"lr": 0.002, "betas": (0.9, 1.0)}, "betas[1]"),
+    ("adamax_negative_weight_decay", "Adamax", {"lr": 0.002, "weight_decay": -0.01}, "weight_decay"),
+    ("adamax_unknown_key_amsgrad", "Adamax", {"lr": 0.002, "amsgrad": True}, "amsgrad"),
+    ("adamax_unknown_key_fused", "Adamax", {"lr": 0.002, "fused": True}, "fused"),
     ("sgd_unknown_key_momentom", "SGD", {"lr": 0.1, "momentom": 0.9}, "momentom"),
     ("adamw_decoupled_weight_decay", "AdamW",
      {"lr": 0.001, "decoupled_weight_decay": True}, "decoupled_weight_decay"),

@@ -1,6 +1,7 @@
 //! Naive f64 reference loops, one file per rule, written from the equations in the rule docs and
 //! in `/work/shared/reference/OPTIMIZERS.md` (§1.1 Adam/AdamW, §1.2 SGD, §1.3 RMSprop, §1.4
-//! Adagrad, §1.5 Adadelta, §4.1 lion-pytorch).
+//! Adagrad, §1.5 Adadelta, §1.6 Adamax,
+//! §4.1 lion-pytorch).
 //!
 //! They share no code with the crate: hyperparameters are read from the crate's structs, and
 //! everything else is a plain loop over `f64` slices with the reference library's per-tensor step
@@ -14,6 +15,7 @@
 mod adadelta;
 mod adagrad;
 mod adam;
+mod adamax;
 mod lion;
 mod rmsprop;
 mod sgd;
@@ -21,6 +23,7 @@ mod sgd;
 pub use adadelta::adadelta_step;
 pub use adagrad::adagrad_step;
 pub use adam::{adam_step, adamw_step};
+pub use adamax::adamax_step;
 pub use lion::lion_step;
 pub use rmsprop::rmsprop_step;
 pub use sgd::sgd_step;
