@@ -13,6 +13,11 @@
 //!   PyTorch fuses some of those operations (and its default path uses MKL's ±1-ulp sqrt), so the
 //!   per-step difference is a few ulps of the update, accumulated over 6 steps on parameters of
 //!   magnitude ~1: a few 1e-7 relative. A wrong coefficient or a missed flag is ≥ 1e-4.
+//!   The f32 references are PyTorch's fused CPU kernels where one exists (SGD, Adam, AdamW,
+//!   Adagrad) and its default single-tensor path otherwise (RMSprop, Adadelta, Adamax: FMA in
+//!   `addcmul`/`lerp`/`add(alpha=)`, MKL's sqrt; Adadelta takes two roots and a quotient of them
+//!   per step). The same tolerance covers every rule with room (the worst f32 file, RMSprop with
+//!   momentum, reaches about a ninth of it), so no rule needs its own.
 //!
 //! Error cases in `tests/golden/errors/` are configs the reference constructor rejects; we must
 //! reject them too, naming the same key.
