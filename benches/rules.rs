@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Groups are rule keys (`sgd`, `sgd_momentum`, `adam`, `adamw`, `lion`, `rmsprop`, `adagrad`,
-//! `adadelta`, `adamax`); benchmark ids are
+//! `adadelta`, `adamax` and the schedule-free keys of `examples/throughput.rs`); benchmark ids are
 //! `{rule}/{dtype}/{what}/{n}` where `what` is
 //! - `step`: [`Rule::step`] (the SIMD path);
 //! - `scalar`: the same update with scalar lanes (`Rule::update_with::<P, S, P::Compute>`), f32 at
@@ -136,6 +136,10 @@ fn rules(c: &mut Criterion) {
         ..Lion::DEFAULT
     };
     bench_rule(c, "lion", &lion);
+    bench_rule(c, "rmsprop", &RmsProp::DEFAULT);
+    bench_rule(c, "adagrad", &Adagrad::DEFAULT);
+    bench_rule(c, "adadelta", &Adadelta::DEFAULT);
+    bench_rule(c, "adamax", &Adamax::DEFAULT);
     let sf = AdamWScheduleFree {
         weight_decay: 0.01,
         warmup_steps: 10,
@@ -149,10 +153,6 @@ fn rules(c: &mut Criterion) {
         ..Sgd::DEFAULT
     });
     bench_rule(c, "schedulefree_wrapper_sgd", &wrapper);
-    bench_rule(c, "rmsprop", &RmsProp::DEFAULT);
-    bench_rule(c, "adagrad", &Adagrad::DEFAULT);
-    bench_rule(c, "adadelta", &Adadelta::DEFAULT);
-    bench_rule(c, "adamax", &Adamax::DEFAULT);
 }
 
 criterion_group! {

@@ -138,6 +138,10 @@ fn rules() -> Vec<(&'static str, AnyRule)> {
                 ..Lion::DEFAULT
             }),
         ),
+        ("rmsprop", AnyRule::RmsProp(RmsProp::DEFAULT)),
+        ("adagrad", AnyRule::Adagrad(Adagrad::DEFAULT)),
+        ("adadelta", AnyRule::Adadelta(Adadelta::DEFAULT)),
+        ("adamax", AnyRule::Adamax(Adamax::DEFAULT)),
         (
             "adamw_schedulefree",
             AnyRule::AdamWScheduleFree(AdamWScheduleFree {
@@ -161,10 +165,6 @@ fn rules() -> Vec<(&'static str, AnyRule)> {
                 ..Sgd::DEFAULT
             })),
         ),
-        ("rmsprop", AnyRule::RmsProp(RmsProp::DEFAULT)),
-        ("adagrad", AnyRule::Adagrad(Adagrad::DEFAULT)),
-        ("adadelta", AnyRule::Adadelta(Adadelta::DEFAULT)),
-        ("adamax", AnyRule::Adamax(Adamax::DEFAULT)),
     ]
 }
 

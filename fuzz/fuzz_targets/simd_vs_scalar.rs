@@ -3,7 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use optim_kernels::rules::{Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Lion, RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree};
+use optim_kernels::rules::{
+    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Lion,
+    RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+};
 
 fn check<R: Rule>(rule: &R, step: u64, p: &[f32], g: &[f32], s: &[f32]) {
     let n = p.len();
@@ -29,7 +32,13 @@ fn check<R: Rule>(rule: &R, step: u64, p: &[f32], g: &[f32], s: &[f32]) {
     // compares as one canonical pattern; every other value compares bit for bit.
     let bits = |v: &[f32]| {
         v.iter()
-            .map(|x| if x.is_nan() { f32::NAN.to_bits() } else { x.to_bits() })
+            .map(|x| {
+                if x.is_nan() {
+                    f32::NAN.to_bits()
+                } else {
+                    x.to_bits()
+                }
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(bits(&p1), bits(&p2), "params differ");
