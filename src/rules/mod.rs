@@ -27,24 +27,30 @@ use crate::error::Error;
 use crate::lanes::{Lanes, Real};
 use core::marker::PhantomData;
 
+pub mod adafactor;
 pub mod adam;
 pub mod adamw;
 pub mod base;
 pub mod lion;
+pub mod muon;
 pub mod schedule_free;
 pub mod sgd;
+pub mod shaped;
 
+pub use adafactor::Adafactor;
 pub use adam::Adam;
 pub use adamw::AdamW;
 pub use base::BaseRule;
 pub use lion::Lion;
+pub use muon::{AdjustLr, Muon};
 pub use schedule_free::{
     AdamWScheduleFree, AdamWScheduleFreePaper, AdamWScheduleFreeReference, RAdamScheduleFree,
     Schedule, ScheduleFreeWrapper, SgdScheduleFree, SgdScheduleFreeReference,
 };
 pub use sgd::Sgd;
+pub use shaped::ShapedRule;
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Sgd {}
     impl Sealed for super::Adam {}
@@ -58,6 +64,8 @@ mod sealed {
     impl Sealed for super::AdamWScheduleFreeReference {}
     impl Sealed for super::RAdamScheduleFree {}
     impl<B: super::Rule> Sealed for super::ScheduleFreeWrapper<B> {}
+    impl Sealed for super::Adafactor {}
+    impl Sealed for super::Muon {}
 }
 
 /// An elementwise update rule: the hyperparameters of one parameter group and its kernel.
