@@ -983,7 +983,8 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
     }
 
     /// The state of tensor `i`: `slots × numel` elements, slot-major (e.g. Adam: `exp_avg` then
-    /// `exp_avg_sq`).
+    /// `exp_avg_sq`); for a shape-aware rule, the layout it documents (e.g. Adafactor's row then
+    /// column factors).
     pub fn state(&self, i: usize) -> Option<&[S]> {
         dispatch!(self, o => o.tensors.get(i).and_then(|t| o.state.get(t.state.clone())))
     }
