@@ -170,7 +170,7 @@ impl Value {
     pub fn as_count(&self, key: &str) -> Result<u64, Error> {
         match *self {
             Value::Int(i) if i >= 0 => Ok(i as u64),
-            Value::Float(x) if x >= 0.0 && x < 1.8e19 && x == (x as u64) as f64 => Ok(x as u64),
+            Value::Float(x) if (0.0..1.8e19).contains(&x) && x == (x as u64) as f64 => Ok(x as u64),
             _ => Err(type_error(key, "a non-negative integer")),
         }
     }
