@@ -21,6 +21,12 @@
 //! (read p and g, write p; read and write every state slot). Parameters are f32 or bf16, state is
 //! f32. Sizes: 65 536, 1 000 003 (odd, exercises the tail), 1 048 576 and 16 777 216 (10 samples,
 //! flat sampling). One thread.
+//!
+//! The shape-aware rules (`adafactor`, `muon`) see `n` elements as a matrix, as in
+//! `examples/throughput.rs`: Adafactor `[n / 1024, 1024]`, Muon `[64, n / 64]` (its five
+//! Newton–Schulz iterations cost ~640 flops per element: compute-bound); sizes 65 536 and
+//! 1 048 576, `step` and `scalar` (scalar lanes for the elementwise parts and the matrix
+//! products), throughput counted as `3·sizeof(P) + 2·sizeof(S)` bytes per element.
 
 use criterion::measurement::WallTime;
 use criterion::{
@@ -28,8 +34,8 @@ use criterion::{
     criterion_main,
 };
 use optim_kernels::rules::{
-    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Lion, RAdamScheduleFree, RmsProp,
-    Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Adadelta, Adafactor, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Lion, Muon,
+    RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree, ShapedRule,
 };
 use optim_kernels::{Element, bf16};
 use std::hint::black_box;
@@ -116,6 +122,56 @@ fn bench_rule<R: Rule>(c: &mut Criterion, key: &str, rule: &R) {
     group.finish();
 }
 
+/// One shaped rule over `[rows, n / rows]` (`rows = n / width` for Adafactor's width 1024, 64
+/// for Muon): `step` (SIMD lanes) and `scalar`.
+fn bench_shaped<R: ShapedRule>(
+    c: &mut Criterion,
+    key: &str,
+    rule: &R,
+    shape: fn(usize) -> [usize; 2],
+) where
+    R::Work: Clone,
+{
+    type S = f32;
+    let mut group = c.benchmark_group(key);
+    for n in [1usize << 16, 1 << 20] {
+        let shape = shape(n);
+        let mut p: Vec<f32> = (0..n).map(|i| ((i % 97) as f32 - 48.0) * 0.01).collect();
+        let g: Vec<f32> = (0..n).map(|i| ((i % 89) as f32 - 44.0) * 1e-3).collect();
+        let mut s: Vec<S> = vec![0.0; rule.state_len(&shape)];
+        let mut w = vec![R::Work::default(); rule.workspace_len(&shape)];
+        group.throughput(Throughput::Bytes((5 * 4 * n) as u64));
+        let mut t = 0u64;
+        group.bench_function(BenchmarkId::new("f32/step", n), |b| {
+            b.iter(|| {
+                rule.step(
+                    &mut t,
+                    &shape,
+                    black_box(&mut p),
+                    black_box(&g),
+                    &mut s,
+                    &mut w,
+                )
+                .unwrap();
+            })
+        });
+        group.bench_function(BenchmarkId::new("f32/scalar", n), |b| {
+            b.iter(|| {
+                t = t.saturating_add(1);
+                rule.update_with::<f32, S, f32, f32>(
+                    t,
+                    &shape,
+                    black_box(&mut p),
+                    black_box(&g),
+                    &mut s,
+                    &mut w,
+                );
+            })
+        });
+    }
+    group.finish();
+}
+
 /// The rule keys and configurations of examples/throughput.rs.
 fn rules(c: &mut Criterion) {
     let sgd = Sgd {
@@ -153,6 +209,8 @@ fn rules(c: &mut Criterion) {
         ..Sgd::DEFAULT
     });
     bench_rule(c, "schedulefree_wrapper_sgd", &wrapper);
+    bench_shaped(c, "adafactor", &Adafactor::DEFAULT, |n| [n / 1024, 1024]);
+    bench_shaped(c, "muon", &Muon::DEFAULT, |n| [64, n / 64]);
 }
 
 criterion_group! {

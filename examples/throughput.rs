@@ -13,8 +13,9 @@
 //! steps after a warm-up, each alternating with the baseline so drift hits both alike.
 
 use optim_kernels::rules::{
-    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Lion, RAdamScheduleFree, RmsProp,
-    Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Adadelta, Adafactor, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Lion, Muon,
+    RAdamScheduleFree, RmsProp, Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    ShapedRule,
 };
 use optim_kernels::{Element, bf16, f16};
 use std::hint::black_box;
@@ -38,6 +39,19 @@ enum AnyRule {
     SgdScheduleFree(SgdScheduleFree),
     RAdamScheduleFree(RAdamScheduleFree),
     Wrapper(ScheduleFreeWrapper<Sgd>),
+    /// Shape-aware: `n` elements as a `[n / 1024, 1024]` matrix (factored second moment).
+    Adafactor(Adafactor),
+    /// Shape-aware: `n` elements as a `[64, n / 64]` matrix (five Newton–Schulz iterations
+    /// cost about 640 flops per element, so this measures compute, not memory).
+    Muon(Muon),
+}
+
+/// The matrix shape a shaped rule sees for `n` elements (`n` a multiple of its width).
+fn matrix_shape(rule: &AnyRule, n: usize) -> [usize; 2] {
+    match rule {
+        AnyRule::Muon(_) => [64.min(n), n / 64.min(n).max(1)],
+        _ => [n / 1024.min(n).max(1), 1024.min(n)],
+    }
 }
 
 macro_rules! each {
@@ -55,6 +69,7 @@ macro_rules! each {
             AnyRule::SgdScheduleFree($r) => $e,
             AnyRule::RAdamScheduleFree($r) => $e,
             AnyRule::Wrapper($r) => $e,
+            AnyRule::Adafactor(_) | AnyRule::Muon(_) => unreachable!("shape-aware rule"),
         }
     };
 }
@@ -78,8 +93,13 @@ fn group_step<
 }
 
 impl AnyRule {
+    /// State slots per element (the shaped rules: their state over `n` elements, rounded up).
     fn slots(&self) -> usize {
-        each!(self, r => Rule::slots(r))
+        match self {
+            AnyRule::Adafactor(_) => 0,
+            AnyRule::Muon(_) => 1,
+            r => each!(r, r => Rule::slots(r)),
+        }
     }
     #[inline(never)]
     fn step<P: Element, S: Element<Compute = P::Compute>>(
@@ -91,6 +111,8 @@ impl AnyRule {
         s: &mut [S],
     ) {
         let r = match self {
+            AnyRule::Adafactor(r) => shaped_step(r, self, t, p, g, s),
+            AnyRule::Muon(r) => shaped_step(r, self, t, p, g, s),
             AnyRule::Sgd(r) => r.step(t, p, g, s),
             AnyRule::Adam(r) => r.step(t, p, g, s),
             AnyRule::AdamW(r) => r.step(t, p, g, s),
@@ -109,6 +131,38 @@ impl AnyRule {
             std::process::exit(2);
         }
     }
+}
+
+/// One step of a shaped rule over `p` as a matrix, its state at the front of `s` and a workspace
+/// kept per thread (allocated once per shape, outside the timed steps after the warm-up).
+fn shaped_step<R: ShapedRule, P: Element, S: Element<Compute = P::Compute>>(
+    r: &R,
+    any: &AnyRule,
+    t: &mut u64,
+    p: &mut [P],
+    g: &[P],
+    s: &mut [S],
+) -> Result<(), optim_kernels::Error> {
+    use std::cell::RefCell;
+    thread_local! {
+        static WORK: RefCell<(Vec<f64>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    }
+    let shape = matrix_shape(any, p.len());
+    let state = &mut s[..r.state_len(&shape)];
+    WORK.with_borrow_mut(|(w64, w32)| {
+        let n = r.workspace_len(&shape);
+        match any {
+            AnyRule::Adafactor(a) => {
+                w64.resize(n, 0.0);
+                a.step(t, &shape, p, g, state, w64)
+            }
+            AnyRule::Muon(m) => {
+                w32.resize(n, 0.0);
+                m.step(t, &shape, p, g, state, w32)
+            }
+            _ => unreachable!(),
+        }
+    })
 }
 
 /// Rule keys of the throughput report, with the configuration each measures.
@@ -165,6 +219,8 @@ fn rules() -> Vec<(&'static str, AnyRule)> {
                 ..Sgd::DEFAULT
             })),
         ),
+        ("adafactor", AnyRule::Adafactor(Adafactor::DEFAULT)),
+        ("muon", AnyRule::Muon(Muon::DEFAULT)),
     ]
 }
 
@@ -178,13 +234,22 @@ fn measure<P: Bits, S: Bits + Element<Compute = P::Compute>>(
     n: usize,
 ) -> (f64, f64, usize) {
     let k = rule.slots();
+    // A shaped rule's state may be longer than `k·n` (Adafactor's factors): room for it.
+    let shape = matrix_shape(rule, n);
+    let shaped_len = match rule {
+        AnyRule::Adafactor(a) => a.state_len(&shape),
+        AnyRule::Muon(m) => m.state_len(&shape),
+        _ => 0,
+    };
     // Buffers start on 64-byte boundaries, as PyTorch's CPU allocator aligns tensors (a Vec of
     // this size comes from mmap at 16 bytes past a page, so every other 32-byte load would split
     // a cache line).
     let mut p_buf = aligned::<P>(n);
     let mut g_buf = aligned::<P>(n);
-    let mut s_buf = aligned::<S>(k * n);
+    let mut s_buf = aligned::<S>((k * n).max(shaped_len));
     let (p, g, s) = (p_buf.slice(), g_buf.slice(), s_buf.slice());
+    // The baseline streams `k` state slots.
+    let s_stream_len = k * n;
     for (i, x) in p.iter_mut().enumerate() {
         *x = P::from_f64(((i % 97) as f64 - 48.0) * 0.01);
     }
@@ -199,7 +264,7 @@ fn measure<P: Bits, S: Bits + Element<Compute = P::Compute>>(
     let mut sched = Schedule::default();
     for _ in 0..3 {
         rule.step(&mut sched, &mut t, p, g, s);
-        baseline(p, g, s);
+        baseline(p, g, &mut s[..s_stream_len]);
     }
     let (mut ours, mut limit) = (Vec::new(), Vec::new());
     let samples = if n >= 1 << 24 { 9 } else { 21 };
@@ -217,7 +282,11 @@ fn measure<P: Bits, S: Bits + Element<Compute = P::Compute>>(
         ours.push(t0.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64);
         let t0 = Instant::now();
         for _ in 0..reps {
-            baseline(black_box(&mut *p), black_box(g), black_box(&mut *s));
+            baseline(
+                black_box(&mut *p),
+                black_box(g),
+                black_box(&mut s[..s_stream_len]),
+            );
         }
         limit.push(t0.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64);
     }
@@ -272,7 +341,7 @@ fn main() {
             }
             "--help" | "-h" => {
                 println!(
-                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamax|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd] [--dtype f32|bf16|f16|f64] [--n N]"
+                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamax|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd|adafactor|muon] [--dtype f32|bf16|f16|f64] [--n N]"
                 );
                 return;
             }

@@ -11,7 +11,11 @@
 //! every other key is a keyword argument in PyTorch's spelling. Keys are not filtered, so a typo is
 //! the builder's error, naming the key; the example prints `error: ...` and exits with status 2.
 //! The optional `[train]` table holds the example's own settings (`epochs`, `batch_size`,
-//! `first_layer_lr_scale`, `seed`).
+//! `first_layer_lr_scale`, `seed`). An optional `[aux_optimizer]` table (same form as
+//! `[optimizer]`) takes the biases: for a rule that only takes matrices, such as
+//! `torch.optim.Muon` (PyTorch's docs pair it with AdamW for "biases, embeddings and other
+//! non-2D parameters"), the weights go to `[optimizer]` and the biases to the auxiliary
+//! optimizer; both step, follow the lr schedule and switch modes together.
 //!
 //! The model is a 2 → 32 → 3 tanh MLP with a softmax cross-entropy loss, forward and backward
 //! written out below. Its parameters are stored as the chosen `--dtype` (f32, f64, bf16, f16); the
@@ -42,8 +46,9 @@ Train a 2-32-3 MLP on a 3-class spiral with an optimizer from a config file.
 usage: train [--config PATH] [--optimizer NAME] [--epochs N] [--dtype f32|f64|bf16|f16]
 
   --config PATH     TOML (or .json) file with an [optimizer] table (name + PyTorch keyword
-                    arguments) and an optional [train] table (epochs, batch_size,
-                    first_layer_lr_scale, seed). Default: examples/configs/adamw.toml;
+                    arguments), an optional [aux_optimizer] table for the biases (needed
+                    by optimizers of 2-D weights only, such as Muon) and an optional
+                    [train] table (epochs, batch_size, first_layer_lr_scale, seed). Default: examples/configs/adamw.toml;
                     with --optimizer NAME alone, examples/configs/<name>.toml if it
                     exists, else the reference defaults. Keys are not filtered: a key the
                     optimizer does not take is an error.
@@ -127,6 +132,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
 #[derive(Debug, Default)]
 struct ConfigFile {
     optimizer: Vec<(String, Value)>,
+    aux_optimizer: Option<Vec<(String, Value)>>,
     train: Vec<(String, Value)>,
 }
 
@@ -200,9 +206,11 @@ fn section_slot<'a>(
 ) -> Result<&'a mut Vec<(String, Value)>, String> {
     match section {
         "optimizer" => Ok(&mut file.optimizer),
+        "aux_optimizer" => Ok(file.aux_optimizer.get_or_insert_default()),
         "train" => Ok(&mut file.train),
         _ => Err(format!(
-            "unknown table `{section}` (expected `optimizer` and optionally `train`)"
+            "unknown table `{section}` (expected `optimizer` and optionally `aux_optimizer`, \
+             `train`)"
         )),
     }
 }
@@ -506,6 +514,8 @@ impl<P: Element> Mlp<P> {
 
 struct Run {
     config: Config,
+    /// The biases' optimizer, if the config has an `[aux_optimizer]` table.
+    aux: Option<Config>,
     settings: TrainSettings,
     source: String,
 }
@@ -528,22 +538,45 @@ fn base_lr(config: &Config) -> Result<f64, Error> {
 }
 
 /// PyTorch-style parameter groups: a lower lr on the first layer, no decay on biases (if the
-/// optimizer has a `weight_decay` key at all).
-fn param_groups(config: &Config, base_lr: f64, first_layer_lr_scale: f64) -> Vec<ParamGroup> {
+/// optimizer has a `weight_decay` key at all). With `split`, the weights' groups and the biases'
+/// group are returned apart (for `[aux_optimizer]`); otherwise all three are in the first list.
+fn param_groups(
+    config: &Config,
+    base_lr: f64,
+    first_layer_lr_scale: f64,
+    aux: Option<&Config>,
+) -> (Vec<ParamGroup>, Vec<ParamGroup>) {
     let [fc1_w, fc2_w, fc1_b, fc2_b] = tensor_specs();
     // Group keys of a schedule-free wrapper are its base optimizer's.
-    let base = config.get("base").and_then(Config::from_dict);
-    let name = base.as_ref().unwrap_or(config).name();
+    let bias_config = aux.unwrap_or(config);
+    let base = bias_config.get("base").and_then(Config::from_dict);
+    let name = base.as_ref().unwrap_or(bias_config).name();
     let has_weight_decay = optimizer_keys(name).is_some_and(|keys| keys.contains(&"weight_decay"));
     let mut biases = ParamGroup::new([fc1_b, fc2_b]);
     if has_weight_decay {
         biases = biases.set("weight_decay", 0.0);
     }
-    vec![
+    let mut weights = vec![
         ParamGroup::new([fc1_w]).set("lr", base_lr * first_layer_lr_scale),
         ParamGroup::new([fc2_w]),
-        biases,
-    ]
+    ];
+    if aux.is_some() {
+        (weights, vec![biases])
+    } else {
+        weights.push(biases);
+        (weights, Vec::new())
+    }
+}
+
+/// The optimizer of `groups`; a shape it does not take gets a hint about `[aux_optimizer]`.
+fn build<P: Element>(groups: &[ParamGroup], config: &Config) -> Result<Optimizer<P>, String> {
+    build_optimizer::<P>(groups, config).map_err(|e| match e {
+        Error::UnsupportedShape { .. } => format!(
+            "{e} (give the biases their own optimizer in an [aux_optimizer] table, as in \
+             examples/configs/muon.toml)"
+        ),
+        e => e.to_string(),
+    })
 }
 
 fn describe<P: Element>(opt: &Optimizer<P>) {
@@ -560,20 +593,30 @@ fn describe<P: Element>(opt: &Optimizer<P>) {
     }
 }
 
-fn train<P: Element>(run: &Run) -> Result<(), Error> {
+fn train<P: Element>(run: &Run) -> Result<(), String> {
     let s = &run.settings;
     let mut rng = SplitMix64(s.seed);
     let train_set = spiral(TRAIN_PER_CLASS, &mut rng);
     let test_set = spiral(TEST_PER_CLASS, &mut rng);
     let mut model = Mlp::<P>::new(&mut rng);
 
-    let lr = base_lr(&run.config)?;
-    let groups = param_groups(&run.config, lr, s.first_layer_lr_scale);
-    let mut opt = build_optimizer::<P>(&groups, &run.config)?;
+    let lr = base_lr(&run.config).map_err(|e| e.to_string())?;
+    let (groups, bias_groups) =
+        param_groups(&run.config, lr, s.first_layer_lr_scale, run.aux.as_ref());
+    let mut opt = build::<P>(&groups, &run.config)?;
+    let mut aux = match &run.aux {
+        Some(config) => Some(build::<P>(&bias_groups, config)?),
+        None => None,
+    };
+    // The optimizers' tensors: the main one holds the first `split` (group order = model order).
+    let split = opt.num_tensors();
     // Each group's peak lr; the schedule scales all of them alike.
     let peak: Vec<f64> = (0..opt.num_groups())
         .map(|g| opt.lr(g).unwrap_or(lr))
         .collect();
+    let aux_peak: Vec<f64> = aux.as_ref().map_or(Vec::new(), |a| {
+        (0..a.num_groups()).filter_map(|g| a.lr(g)).collect()
+    });
 
     println!(
         "{} on a {CLASSES}-class spiral: {} train / {} test samples, \
@@ -588,6 +631,10 @@ fn train<P: Element>(run: &Run) -> Result<(), Error> {
         run.source,
     );
     describe(&opt);
+    if let Some(a) = &aux {
+        println!("  biases: {}", a.name());
+        describe(a);
+    }
 
     let mut order: Vec<usize> = (0..train_set.y.len()).collect();
     let mut steps = 0u64;
@@ -601,10 +648,15 @@ fn train<P: Element>(run: &Run) -> Result<(), Error> {
             let factor =
                 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / s.epochs as f64).cos());
             for (g, &peak) in peak.iter().enumerate() {
-                opt.set_lr(g, peak * factor)?;
+                opt.set_lr(g, peak * factor).map_err(|e| e.to_string())?;
+            }
+            if let Some(a) = &mut aux {
+                for (g, &peak) in aux_peak.iter().enumerate() {
+                    a.set_lr(g, peak * factor).map_err(|e| e.to_string())?;
+                }
             }
         }
-        opt.train(&mut model.params)?;
+        switch(&mut opt, aux.as_mut(), &mut model.params, split, true)?;
         // Fisher–Yates shuffle.
         for i in (1..order.len()).rev() {
             order.swap(i, rng.below(i + 1));
@@ -613,10 +665,15 @@ fn train<P: Element>(run: &Run) -> Result<(), Error> {
         for batch in order.chunks(s.batch_size) {
             loss_sum += model.train_batch(&train_set, batch);
             batches += 1;
-            opt.step(&mut model.params, &model.grads)?;
+            let (params, aux_params) = model.params.split_at_mut(split);
+            let (grads, aux_grads) = model.grads.split_at(split);
+            opt.step(params, grads).map_err(|e| e.to_string())?;
+            if let Some(a) = &mut aux {
+                a.step(aux_params, aux_grads).map_err(|e| e.to_string())?;
+            }
             steps += 1;
         }
-        opt.eval(&mut model.params)?;
+        switch(&mut opt, aux.as_mut(), &mut model.params, split, false)?;
         let (_, train_acc) = model.evaluate(&train_set);
         let (_, test_acc) = model.evaluate(&test_set);
         println!(
@@ -626,7 +683,8 @@ fn train<P: Element>(run: &Run) -> Result<(), Error> {
             opt.lr(1).unwrap_or(f64::NAN),
         );
     }
-    opt.eval(&mut model.params)?; // already in eval mode after the last epoch: a no-op
+    // Already in eval mode after the last epoch: a no-op.
+    switch(&mut opt, aux.as_mut(), &mut model.params, split, false)?;
     let (train_loss, train_acc) = model.evaluate(&train_set);
     let (test_loss, test_acc) = model.evaluate(&test_set);
     println!(
@@ -638,6 +696,28 @@ fn train<P: Element>(run: &Run) -> Result<(), Error> {
         if s.epochs == 1 { "" } else { "s" },
         1.0 / CLASSES as f64,
     );
+    Ok(())
+}
+
+/// `train()` (or `eval()`) on the optimizer of the first `split` tensors and on the auxiliary one.
+fn switch<P: Element>(
+    opt: &mut Optimizer<P>,
+    aux: Option<&mut Optimizer<P>>,
+    params: &mut [Vec<P>],
+    split: usize,
+    train: bool,
+) -> Result<(), String> {
+    let (main, rest) = params.split_at_mut(split);
+    let r = if train {
+        opt.train(main)
+    } else {
+        opt.eval(main)
+    };
+    r.map_err(|e| e.to_string())?;
+    if let Some(a) = aux {
+        let r = if train { a.train(rest) } else { a.eval(rest) };
+        r.map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 
@@ -664,12 +744,19 @@ fn setup(args: Args) -> Result<Run, String> {
         ),
     };
     let config = optimizer_config(&file.optimizer, args.optimizer.as_deref())?;
+    let aux = match &file.aux_optimizer {
+        Some(table) => {
+            Some(optimizer_config(table, None).map_err(|e| format!("[aux_optimizer]: {e}"))?)
+        }
+        None => None,
+    };
     let mut settings = train_settings(&file.train)?;
     if let Some(epochs) = args.epochs {
         settings.epochs = epochs;
     }
     Ok(Run {
         config,
+        aux,
         settings,
         source,
     })
@@ -702,6 +789,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
+        Err(e) => fail(&e),
     }
 }

@@ -187,6 +187,52 @@ impl Field for (f64, f64) {
     }
 }
 
+impl Field for (Option<f64>, f64) {
+    /// `[eps1 or None, eps2]` (torch Adafactor's `eps`).
+    fn from_value(v: &Value, key: &str) -> Result<Self, Error> {
+        match v {
+            Value::List(l) if l.len() == 2 => {
+                let first = match &l[0] {
+                    Value::None => None,
+                    x => Some(x.as_number(&alloc::format!("{key}[0]"))?),
+                };
+                Ok((first, l[1].as_number(&alloc::format!("{key}[1]"))?))
+            }
+            _ => Err(Error::InvalidType {
+                key: key.into(),
+                expected: "a list of two numbers, the first may be None",
+                group: None,
+            }),
+        }
+    }
+    fn to_value(&self) -> Value {
+        Value::List(alloc::vec![self.0.into(), Value::Float(self.1)])
+    }
+}
+
+impl Field for (f64, f64, f64) {
+    fn from_value(v: &Value, key: &str) -> Result<Self, Error> {
+        match v {
+            Value::List(l) if l.len() == 3 => {
+                let num = |i: usize| l[i].as_number(&alloc::format!("{key}[{i}]"));
+                Ok((num(0)?, num(1)?, num(2)?))
+            }
+            _ => Err(Error::InvalidType {
+                key: key.into(),
+                expected: "a list of three numbers",
+                group: None,
+            }),
+        }
+    }
+    fn to_value(&self) -> Value {
+        Value::List(alloc::vec![
+            Value::Float(self.0),
+            Value::Float(self.1),
+            Value::Float(self.2)
+        ])
+    }
+}
+
 /// A rule's config keys: reading and writing hyperparameters by their reference names.
 pub trait Hyper {
     /// Every key the reference constructor accepts for this rule, in its signature order.
@@ -222,7 +268,7 @@ macro_rules! hyper_keys {
                         Ok(())
                     })*
                     _ => Err($crate::Error::UnknownKey {
-                        optimizer: $crate::rules::Rule::name(self),
+                        optimizer: <$ty as $crate::GroupRule>::name(self),
                         key: alloc::string::ToString::to_string(key),
                         group: None,
                     }),

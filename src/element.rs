@@ -39,6 +39,9 @@ pub trait Element:
     type DefaultState: Element<Compute = Self::Compute>;
     /// Name used by configs and the replay format (`"f32"`, `"bf16"`, ...).
     const NAME: &'static str;
+    /// Machine epsilon of this storage type (`torch.finfo(dtype).eps`): the gap between 1 and the
+    /// next representable value.
+    const EPSILON: f64;
     /// Exact widening to the compute type.
     fn to_compute(self) -> Self::Compute;
     /// Rounds a compute value to this type (round to nearest, ties to even).
@@ -65,6 +68,7 @@ macro_rules! direct {
             type Compute = $t;
             type DefaultState = $t;
             const NAME: &'static str = $name;
+            const EPSILON: f64 = <$t>::EPSILON as f64;
             #[inline(always)]
             fn to_compute(self) -> $t {
                 self
@@ -101,6 +105,7 @@ macro_rules! half_element {
             type Compute = f32;
             type DefaultState = f32;
             const NAME: &'static str = $name;
+            const EPSILON: f64 = <$t>::EPSILON.to_f64_const();
             #[inline(always)]
             fn to_compute(self) -> f32 {
                 <f32 as Lanes>::$load(&[self])

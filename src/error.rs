@@ -43,6 +43,13 @@ pub enum Error {
         /// The length passed.
         found: usize,
     },
+    /// A rule that does not accept a tensor of this shape (e.g. Muon: only 2-D parameters).
+    UnsupportedShape {
+        /// Index of the tensor in the optimizer (groups concatenated in order).
+        tensor: usize,
+        /// Which shapes the rule accepts, and what the reference does with others.
+        reason: &'static str,
+    },
     /// `step` was given a different number of tensors than the optimizer holds.
     TensorCount {
         /// Tensors the optimizer was built with.
@@ -144,6 +151,9 @@ impl fmt::Display for Error {
                 f,
                 "tensor {tensor}: {what} has length {found}, expected {expected}"
             ),
+            Error::UnsupportedShape { tensor, reason } => {
+                write!(f, "tensor {tensor}: unsupported shape: {reason}")
+            }
             Error::TensorCount {
                 expected,
                 found,

@@ -106,7 +106,9 @@ pub use group::{ParamGroup, TensorSpec};
 #[cfg(feature = "alloc")]
 pub use names::OPTIMIZERS;
 #[cfg(feature = "alloc")]
-pub use optim::{GroupedOptimizer, Optimizer, build_optimizer, optimizer_defaults, optimizer_keys};
+pub use optim::{
+    GroupRule, GroupedOptimizer, Optimizer, build_optimizer, optimizer_defaults, optimizer_keys,
+};
 #[cfg(feature = "alloc")]
 pub use value::Value;
 

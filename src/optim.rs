@@ -7,12 +7,13 @@ use crate::error::Error;
 use crate::group::{ParamGroup, TensorSpec};
 use crate::lanes::Real;
 use crate::names::{Kind, resolve};
-use crate::rules::Adam;
 use crate::rules::{
     Adadelta, Adagrad, AdamW, AdamWScheduleFree, AdamWScheduleFreePaper,
     AdamWScheduleFreeReference, Adamax, BaseRule, Lion, Mode, RAdamScheduleFree, RmsProp, Rule,
-    Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree, SgdScheduleFreeReference, check_lengths,
+    Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree, SgdScheduleFreeReference, ShapedRule,
+    check_lengths,
 };
+use crate::rules::{Adafactor, Adam, Muon};
 use crate::value::Value;
 use alloc::string::ToString;
 use alloc::vec;
@@ -31,6 +32,247 @@ const fn ALIGN_ELEMS<S>() -> usize {
     }
 }
 
+/// How [`GroupedOptimizer`] drives a rule: the per-group schedule, and each tensor's shape check,
+/// state and workspace sizes and update. Implemented by every elementwise [`Rule`] and every
+/// [`ShapedRule`]; sealed.
+///
+/// The items are associated functions, not methods, so that they never compete with the rules'
+/// own methods of the same names (`rule.lr()` stays [`Rule::lr`] or [`ShapedRule::lr`] whatever
+/// is imported).
+pub trait GroupRule:
+    crate::rules::sealed::Sealed + Clone + core::fmt::Debug + PartialEq + Send + Sync + 'static
+{
+    /// The group's state across steps ([`Rule::Schedule`]; `()` for shaped rules).
+    type Schedule: Clone + core::fmt::Debug + PartialEq + Default + Send + Sync + 'static;
+    /// Per-step scalars of a group ([`Rule::Scalars`]; `()` for shaped rules).
+    type Scalars: Copy + core::fmt::Debug + Send + Sync;
+    /// Per-tensor scalars ([`Rule::TensorState`]; `()` for shaped rules).
+    type TensorState: Clone + core::fmt::Debug + PartialEq + Default + Send + Sync + 'static;
+    /// Workspace element type ([`ShapedRule::Work`]; elementwise rules need none).
+    type Work: Copy + Default + core::fmt::Debug + PartialEq + Send + Sync + 'static;
+
+    /// The canonical name.
+    fn name(rule: &Self) -> &'static str;
+    /// The learning rate.
+    fn lr(rule: &Self) -> f64;
+    /// The constructor's checks.
+    ///
+    /// # Errors
+    /// As [`Rule::validate`].
+    fn validate(rule: &Self) -> Result<(), Error>;
+    /// What fixes the state layout besides the shapes (elementwise: the slot count); a
+    /// hyperparameter change that alters it is refused ([`Error::Immutable`]).
+    fn layout(rule: &Self) -> usize;
+    /// Whether tensors of this shape are accepted.
+    ///
+    /// # Errors
+    /// The reason, for [`Error::UnsupportedShape`].
+    fn check_shape(rule: &Self, shape: &[usize]) -> Result<(), &'static str>;
+    /// State elements of a tensor of this shape and `numel` elements (`None` on overflow).
+    fn state_len(rule: &Self, shape: &[usize], numel: usize) -> Option<usize>;
+    /// Workspace elements an update of a tensor of this shape needs.
+    fn workspace_len(rule: &Self, shape: &[usize]) -> usize;
+    /// Starts a step of a group ([`Rule::begin_step`]).
+    fn begin_step(rule: &Self, schedule: &mut Self::Schedule) -> Self::Scalars;
+    /// Whether every tensor needs a gradient at every step ([`Rule::needs_every_grad`]).
+    fn needs_every_grad(rule: &Self) -> bool;
+    /// Whether the rule has train/eval modes ([`Rule::has_modes`]).
+    fn has_modes(rule: &Self) -> bool;
+    /// The initial value of state slot `k` (Adagrad's `initial_accumulator_value`; 0 otherwise).
+    fn initial_state(rule: &Self, k: usize) -> f64;
+    /// The mode switch of one tensor that has state ([`Rule::switch_mode_with`]).
+    #[doc(hidden)]
+    fn switch_mode<P, S>(rule: &Self, mode: Mode, p: &mut [P], state: &[S])
+    where
+        P: Element,
+        S: Element<Compute = P::Compute>;
+    /// One tensor's update; `step` already counts it, lengths are valid.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn update<P, S>(
+        rule: &Self,
+        scalars: &Self::Scalars,
+        step: u64,
+        tensor_state: &mut Self::TensorState,
+        shape: &[usize],
+        p: &mut [P],
+        g: &[P],
+        state: &mut [S],
+        work: &mut [Self::Work],
+    ) where
+        P: Element,
+        S: Element<Compute = P::Compute>;
+}
+
+/// Elementwise rules: state `slots × numel`, no workspace, any shape; the update is the rule's
+/// lane kernel over the flat tensor (split across threads with feature `rayon`).
+impl<R: Rule> GroupRule for R {
+    type Schedule = R::Schedule;
+    type Scalars = R::Scalars;
+    type TensorState = R::TensorState;
+    type Work = ();
+
+    #[inline]
+    fn name(rule: &Self) -> &'static str {
+        Rule::name(rule)
+    }
+    #[inline]
+    fn lr(rule: &Self) -> f64 {
+        Rule::lr(rule)
+    }
+    #[inline]
+    fn validate(rule: &Self) -> Result<(), Error> {
+        Rule::validate(rule)
+    }
+    #[inline]
+    fn layout(rule: &Self) -> usize {
+        Rule::slots(rule)
+    }
+    #[inline]
+    fn check_shape(_: &Self, _: &[usize]) -> Result<(), &'static str> {
+        Ok(())
+    }
+    #[inline]
+    fn state_len(rule: &Self, _: &[usize], numel: usize) -> Option<usize> {
+        Rule::slots(rule).checked_mul(numel)
+    }
+    #[inline]
+    fn workspace_len(_: &Self, _: &[usize]) -> usize {
+        0
+    }
+    #[inline]
+    fn begin_step(rule: &Self, schedule: &mut Self::Schedule) -> Self::Scalars {
+        Rule::begin_step(rule, schedule)
+    }
+    #[inline]
+    fn needs_every_grad(rule: &Self) -> bool {
+        Rule::needs_every_grad(rule)
+    }
+    #[inline]
+    fn has_modes(rule: &Self) -> bool {
+        Rule::has_modes(rule)
+    }
+    #[inline]
+    fn initial_state(rule: &Self, k: usize) -> f64 {
+        Rule::initial_state(rule, k)
+    }
+    #[inline]
+    fn switch_mode<P, S>(rule: &Self, mode: Mode, p: &mut [P], state: &[S])
+    where
+        P: Element,
+        S: Element<Compute = P::Compute>,
+    {
+        rule.switch_mode_with::<P, S, <P::Compute as Real>::Vector>(mode, p, state);
+    }
+    #[inline]
+    fn update<P, S>(
+        rule: &Self,
+        scalars: &Self::Scalars,
+        step: u64,
+        tensor_state: &mut Self::TensorState,
+        _: &[usize],
+        p: &mut [P],
+        g: &[P],
+        state: &mut [S],
+        _: &mut [()],
+    ) where
+        P: Element,
+        S: Element<Compute = P::Compute>,
+    {
+        let scalars = &rule.begin_tensor(scalars, step, tensor_state);
+        #[cfg(feature = "rayon")]
+        if p.len() > parallel::CHUNK {
+            let mut it = state.chunks_exact_mut(p.len());
+            let slots = core::array::from_fn(|_| it.next().unwrap_or_default());
+            return parallel::update(rule, scalars, step, p, g, slots);
+        }
+        rule.update_with::<P, S, <P::Compute as Real>::Vector>(scalars, step, p, g, state);
+    }
+}
+
+/// Shaped rules: state and workspace sized from the shape; no schedule, modes or per-tensor
+/// scalars; one whole-tensor update (never split across threads).
+macro_rules! shaped_group_rule {
+    ($($ty:ty),*) => {$(
+        impl GroupRule for $ty {
+            type Schedule = ();
+            type Scalars = ();
+            type TensorState = ();
+            type Work = <$ty as ShapedRule>::Work;
+
+            #[inline]
+            fn name(rule: &Self) -> &'static str {
+                ShapedRule::name(rule)
+            }
+            #[inline]
+            fn lr(rule: &Self) -> f64 {
+                ShapedRule::lr(rule)
+            }
+            #[inline]
+            fn validate(rule: &Self) -> Result<(), Error> {
+                ShapedRule::validate(rule)
+            }
+            #[inline]
+            fn layout(_: &Self) -> usize {
+                0
+            }
+            #[inline]
+            fn check_shape(rule: &Self, shape: &[usize]) -> Result<(), &'static str> {
+                ShapedRule::check_shape(rule, shape)
+            }
+            #[inline]
+            fn state_len(rule: &Self, shape: &[usize], _: usize) -> Option<usize> {
+                Some(ShapedRule::state_len(rule, shape)).filter(|&n| n != usize::MAX)
+            }
+            #[inline]
+            fn workspace_len(rule: &Self, shape: &[usize]) -> usize {
+                ShapedRule::workspace_len(rule, shape)
+            }
+            #[inline]
+            fn begin_step(_: &Self, _: &mut ()) {}
+            #[inline]
+            fn needs_every_grad(_: &Self) -> bool {
+                false
+            }
+            #[inline]
+            fn has_modes(_: &Self) -> bool {
+                false
+            }
+            #[inline]
+            fn initial_state(_: &Self, _: usize) -> f64 {
+                0.0
+            }
+            #[inline]
+            fn switch_mode<P, S>(_: &Self, _: Mode, _: &mut [P], _: &[S])
+            where
+                P: Element,
+                S: Element<Compute = P::Compute>,
+            {
+            }
+            #[inline]
+            fn update<P, S>(
+                rule: &Self,
+                _: &(),
+                step: u64,
+                _: &mut (),
+                shape: &[usize],
+                p: &mut [P],
+                g: &[P],
+                state: &mut [S],
+                work: &mut [Self::Work],
+            ) where
+                P: Element,
+                S: Element<Compute = P::Compute>,
+            {
+                rule.update_with::<P, S, <P::Compute as Real>::Vector, <f32 as Real>::Vector>(
+                    step, shape, p, g, state, work,
+                );
+            }
+        }
+    )*};
+}
+shaped_group_rule!(Adafactor, Muon);
+
 /// One tensor's bookkeeping: its group, size, state location, step count and per-tensor scalars.
 #[derive(Debug, Clone, PartialEq)]
 struct TensorSlot<T> {
@@ -45,10 +287,12 @@ struct TensorSlot<T> {
 /// One rule over parameter groups, with its state in one contiguous buffer.
 ///
 /// `R` holds each group's hyperparameters; the state of tensor `i` is
-/// [`Optimizer::state`]: `slots × numel` elements, slot-major. All state is allocated when the
-/// optimizer is built; [`step`](Self::step) allocates nothing.
+/// [`Optimizer::state`]: `slots × numel` elements, slot-major, for an elementwise [`Rule`]; the
+/// layout a [`ShapedRule`] documents, sized from the tensor's shape, otherwise. All state (and a
+/// shaped rule's workspace, sized for the largest tensor) is allocated when the optimizer is
+/// built; [`step`](Self::step) allocates nothing.
 #[derive(Debug, Clone)]
-pub struct GroupedOptimizer<R: Rule, P, S> {
+pub struct GroupedOptimizer<R: GroupRule, P, S> {
     groups: Vec<R>,
     /// Each group's schedule (schedule-free's `k`, `lr_max`, `weight_sum`; `()` otherwise).
     schedules: Vec<R::Schedule>,
@@ -61,12 +305,14 @@ pub struct GroupedOptimizer<R: Rule, P, S> {
     /// `state[layout]` is the state as [`Optimizer::state_buffer`] shows it; `layout.start` is
     /// the alignment offset of this allocation.
     layout: Range<usize>,
+    /// Scratch for shaped rules, sized for the largest tensor (empty for elementwise rules).
+    work: Vec<R::Work>,
     _params: PhantomData<fn() -> P>,
 }
 
 /// Equal hyperparameters, schedules, mode, tensors, step counts and state (wherever each
-/// allocation happens to be aligned).
-impl<R: Rule, P, S: PartialEq> PartialEq for GroupedOptimizer<R, P, S> {
+/// allocation happens to be aligned; the workspace is scratch and not compared).
+impl<R: GroupRule, P, S: PartialEq> PartialEq for GroupedOptimizer<R, P, S> {
     fn eq(&self, other: &Self) -> bool {
         let tensor = |a: &TensorSlot<R::TensorState>, b: &TensorSlot<R::TensorState>| {
             (&a.spec, a.group, a.numel, a.step, &a.scalars)
@@ -87,7 +333,7 @@ impl<R: Rule, P, S: PartialEq> PartialEq for GroupedOptimizer<R, P, S> {
 
 impl<R, P, S> GroupedOptimizer<R, P, S>
 where
-    R: Rule + Hyper,
+    R: GroupRule + Hyper,
     P: Element,
     S: Element<Compute = P::Compute>,
 {
@@ -104,6 +350,7 @@ where
         let mut members = Vec::with_capacity(groups.len());
         let mut tensors = Vec::new();
         let mut total = 0usize;
+        let mut work_len = 0usize;
         for (gi, group) in groups.iter().enumerate() {
             let mut rule = top.clone();
             for (k, v) in group.overrides() {
@@ -116,14 +363,19 @@ where
                 }
                 rule.set(k, v).map_err(|e| e.in_group(gi))?;
             }
-            rule.validate().map_err(|e| e.in_group(gi))?;
+            R::validate(&rule).map_err(|e| e.in_group(gi))?;
             let first = tensors.len();
             for spec in group.tensors() {
                 let overflow = || Error::InvalidGroups {
                     reason: alloc::format!("tensor {} is too large", tensors.len()),
                 };
                 let numel = spec.numel().ok_or_else(overflow)?;
-                let len = rule.slots().checked_mul(numel).ok_or_else(overflow)?;
+                R::check_shape(&rule, &spec.shape).map_err(|reason| Error::UnsupportedShape {
+                    tensor: tensors.len(),
+                    reason,
+                })?;
+                let len = R::state_len(&rule, &spec.shape, numel).ok_or_else(overflow)?;
+                work_len = work_len.max(R::workspace_len(&rule, &spec.shape));
                 // Each tensor's state starts on a 64-byte boundary (vector loads that split cache
                 // lines cost ~25% of streaming bandwidth on large tensors).
                 let start = total
@@ -144,6 +396,13 @@ where
             members.push(first..tensors.len());
             rules.push(rule);
         }
+        // A workspace too large to allocate is an error here, not an abort in `vec!`.
+        let mut work = Vec::new();
+        work.try_reserve_exact(work_len)
+            .map_err(|_| Error::InvalidGroups {
+                reason: "the optimizer's workspace is too large".into(),
+            })?;
+        work.resize(work_len, R::Work::default());
         let align = ALIGN_ELEMS::<S>();
         let mut state = vec![
             S::default();
@@ -164,7 +423,7 @@ where
                 && t.numel > 0
             {
                 for (k, slot) in st.chunks_exact_mut(t.numel).enumerate() {
-                    slot.fill(S::from_f64(top.initial_state(k)));
+                    slot.fill(S::from_f64(R::initial_state(top, k)));
                 }
             }
         }
@@ -176,6 +435,7 @@ where
             tensors,
             state,
             layout: base..base + total,
+            work,
             _params: PhantomData,
         })
     }
@@ -240,7 +500,7 @@ where
                 Some(g) => {
                     check_lengths(i, t.state.len(), p.len(), g.as_ref().len(), t.state.len())?
                 }
-                None if self.groups[t.group].needs_every_grad() => {
+                None if R::needs_every_grad(&self.groups[t.group]) => {
                     return Err(Error::Mode {
                         what: "step",
                         reason: "ScheduleFreeWrapperReference moves every tensor at every step, \
@@ -257,13 +517,14 @@ where
             .zip(&mut self.schedules)
             .zip(&self.members)
         {
-            let scalars = rule.begin_step(schedule);
+            let scalars = R::begin_step(rule, schedule);
             let tensors = self.tensors.get_mut(members.clone()).unwrap_or_default();
             let params = params.get_mut(members.clone()).unwrap_or_default();
             let grads = grads.get(members.clone()).unwrap_or_default();
             for ((t, p), g) in tensors.iter_mut().zip(params).zip(grads) {
                 if let Some(g) = g {
-                    Self::update(rule, &scalars, t, &mut self.state, p.as_mut(), g.as_ref());
+                    let (state, work) = (&mut self.state, &mut self.work);
+                    Self::update(rule, &scalars, t, state, work, p.as_mut(), g.as_ref());
                 }
             }
         }
@@ -332,9 +593,9 @@ where
         }
         for (t, p) in self.tensors.iter().zip(params.iter_mut()) {
             let rule = &self.groups[t.group];
-            if t.step > 0 && t.numel > 0 && rule.has_modes() {
+            if t.step > 0 && t.numel > 0 && R::has_modes(rule) {
                 let st = self.state.get(t.state.clone()).unwrap_or_default();
-                rule.switch_mode_with::<P, S, <P::Compute as Real>::Vector>(mode, p.as_mut(), st);
+                R::switch_mode::<P, S>(rule, mode, p.as_mut(), st);
             }
         }
         self.mode = mode;
@@ -367,9 +628,9 @@ where
         }
         out.copy_from_slice(param);
         let rule = &self.groups[t.group];
-        if self.mode == Mode::Train && t.step > 0 && t.numel > 0 && rule.has_modes() {
+        if self.mode == Mode::Train && t.step > 0 && t.numel > 0 && R::has_modes(rule) {
             let st = self.state.get(t.state.clone()).unwrap_or_default();
-            rule.switch_mode_with::<P, S, <P::Compute as Real>::Vector>(Mode::Eval, out, st);
+            R::switch_mode::<P, S>(rule, Mode::Eval, out, st);
         }
         Ok(())
     }
@@ -407,7 +668,7 @@ where
     /// [`Error::ShapeMismatch`]; nothing is written then.
     pub fn step_tensor(&mut self, index: usize, param: &mut [P], grad: &[P]) -> Result<(), Error> {
         self.check_training("step_tensor")?;
-        if self.groups.first().is_some_and(Rule::has_modes) {
+        if self.groups.first().is_some_and(R::has_modes) {
             return Err(Error::Mode {
                 what: "step_tensor",
                 reason: "a schedule-free rule advances its per-group schedule once per step(); \
@@ -430,30 +691,35 @@ where
         }
         check_lengths(index, t.state.len(), param.len(), grad.len(), t.state.len())?;
         let rule = &self.groups[t.group];
-        let scalars = rule.begin_step(&mut self.schedules[t.group]);
-        Self::update(rule, &scalars, t, &mut self.state, param, grad);
+        let scalars = R::begin_step(rule, &mut self.schedules[t.group]);
+        Self::update(
+            rule,
+            &scalars,
+            t,
+            &mut self.state,
+            &mut self.work,
+            param,
+            grad,
+        );
         Ok(())
     }
 
+    /// One tensor's update (lengths checked): counts the step, then runs the rule's kernel on
+    /// the tensor's state (and the shared workspace).
     #[inline]
     fn update(
         rule: &R,
         scalars: &R::Scalars,
         t: &mut TensorSlot<R::TensorState>,
         state: &mut [S],
+        work: &mut [R::Work],
         p: &mut [P],
         g: &[P],
     ) {
         t.step = t.step.saturating_add(1);
-        let scalars = &rule.begin_tensor(scalars, t.step, &mut t.scalars);
         let st = state.get_mut(t.state.clone()).unwrap_or_default();
-        #[cfg(feature = "rayon")]
-        if p.len() > parallel::CHUNK {
-            let mut it = st.chunks_exact_mut(p.len());
-            let slots = core::array::from_fn(|_| it.next().unwrap_or_default());
-            return parallel::update(rule, scalars, t.step, p, g, slots);
-        }
-        rule.update_with::<P, S, <P::Compute as Real>::Vector>(scalars, t.step, p, g, st);
+        let shape = &t.spec.shape;
+        R::update(rule, scalars, t.step, &mut t.scalars, shape, p, g, st, work);
     }
 
     fn group_mut(&mut self, group: usize) -> Result<&mut R, Error> {
@@ -475,8 +741,8 @@ where
         let rule = self.group_mut(group)?;
         let mut next = rule.clone();
         next.set(key, value).map_err(|e| e.in_group(group))?;
-        next.validate().map_err(|e| e.in_group(group))?;
-        if next.slots() != rule.slots() {
+        R::validate(&next).map_err(|e| e.in_group(group))?;
+        if R::layout(&next) != R::layout(rule) {
             return Err(Error::Immutable {
                 key: key.to_string(),
             });
@@ -515,6 +781,10 @@ pub enum Optimizer<P: Element, S: Element<Compute = P::Compute> = <P as Element>
     Adadelta(GroupedOptimizer<Adadelta, P, S>),
     /// `torch.optim.Adamax`.
     Adamax(GroupedOptimizer<Adamax, P, S>),
+    /// `torch.optim.Adafactor` (shape-aware: factored second moments).
+    Adafactor(GroupedOptimizer<Adafactor, P, S>),
+    /// `torch.optim.Muon` (shape-aware: 2-D parameters only).
+    Muon(GroupedOptimizer<Muon, P, S>),
     /// `schedulefree.SGDScheduleFree`.
     SgdScheduleFree(GroupedOptimizer<SgdScheduleFree, P, S>),
     /// `schedulefree.SGDScheduleFreeReference`.
@@ -543,6 +813,8 @@ macro_rules! dispatch {
             Optimizer::Adagrad($o) => $e,
             Optimizer::Adadelta($o) => $e,
             Optimizer::Adamax($o) => $e,
+            Optimizer::Adafactor($o) => $e,
+            Optimizer::Muon($o) => $e,
             Optimizer::SgdScheduleFree($o) => $e,
             Optimizer::SgdScheduleFreeReference($o) => $e,
             Optimizer::AdamWScheduleFree($o) => $e,
@@ -589,7 +861,7 @@ pub fn build_optimizer<P: Element>(
 
 /// The constructor-level rule: defaults, then the config's keys, then `constructed` (what the
 /// reference's `__init__` derives from its arguments), then the constructor's checks.
-fn top_level<R: Rule + Hyper>(
+fn top_level<R: GroupRule + Hyper>(
     mut rule: R,
     config: &Config,
     constructed: impl FnOnce(&mut R),
@@ -601,7 +873,7 @@ fn top_level<R: Rule + Hyper>(
     }
     apply(&mut rule, config.values())?;
     constructed(&mut rule);
-    rule.validate()?;
+    R::validate(&rule)?;
     Ok(rule)
 }
 
@@ -648,6 +920,8 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
                 &top_level(Adamax::DEFAULT, config, plain)?,
                 groups,
             )?),
+            Kind::Adafactor => grouped!(Adafactor, Adafactor::DEFAULT),
+            Kind::Muon => grouped!(Muon, Muon::DEFAULT),
             Kind::SgdScheduleFree => grouped!(SgdScheduleFree, SgdScheduleFree::DEFAULT),
             Kind::SgdScheduleFreeReference => {
                 grouped!(SgdScheduleFreeReference, SgdScheduleFreeReference::DEFAULT)
@@ -682,7 +956,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
 
     /// The canonical name of the rule (`"AdamW"`, `"Lion"`, ...).
     pub fn name(&self) -> &'static str {
-        dispatch!(self, o => o.groups.first().map_or("", Rule::name))
+        dispatch!(self, o => o.groups.first().map_or("", GroupRule::name))
     }
 
     /// One step over all tensors: see [`GroupedOptimizer::step`].
@@ -719,7 +993,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
 
     /// The learning rate of `group`, or `None` if there is no such group.
     pub fn lr(&self, group: usize) -> Option<f64> {
-        dispatch!(self, o => o.groups.get(group).map(Rule::lr))
+        dispatch!(self, o => o.groups.get(group).map(GroupRule::lr))
     }
 
     /// Sets the learning rate of `group` (what an LR scheduler does between steps).
@@ -759,7 +1033,8 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
     }
 
     /// The state of tensor `i`: `slots × numel` elements, slot-major (e.g. Adam: `exp_avg` then
-    /// `exp_avg_sq`).
+    /// `exp_avg_sq`); for a shape-aware rule, the layout it documents (e.g. Adafactor's row then
+    /// column factors).
     pub fn state(&self, i: usize) -> Option<&[S]> {
         dispatch!(self, o => o.tensors.get(i).and_then(|t| o.state.get(t.state.clone())))
     }
@@ -809,7 +1084,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
 
     /// Whether the rule keeps separate training and evaluation parameters (schedule-free).
     pub fn has_modes(&self) -> bool {
-        dispatch!(self, o => o.groups.first().is_some_and(Rule::has_modes))
+        dispatch!(self, o => o.groups.first().is_some_and(GroupRule::has_modes))
     }
 
     /// The schedule-free schedule of `group` (`k`, `lr_max`, `weight_sum`), or `None` for other
@@ -831,6 +1106,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             | Optimizer::Adagrad(_)
             | Optimizer::Adadelta(_)
             | Optimizer::Adamax(_) => None,
+            Optimizer::Adafactor(_) | Optimizer::Muon(_) => None,
         }
     }
 }
@@ -874,6 +1150,15 @@ fn wrapper(config: &Config, reference: bool) -> Result<ScheduleFreeWrapper<BaseR
         Kind::Adagrad => BaseRule::Adagrad(top_level(Adagrad::DEFAULT, &base, plain)?),
         Kind::Adadelta => BaseRule::Adadelta(top_level(Adadelta::DEFAULT, &base, plain)?),
         Kind::Adamax => BaseRule::Adamax(top_level(Adamax::DEFAULT, &base, plain)?),
+        Kind::Adafactor | Kind::Muon => {
+            return Err(Error::Conflict {
+                key: "base",
+                reason: "the wrapper fuses its averaging into the base rule's elementwise kernel; \
+                         Adafactor and Muon are shape-aware (per-tensor reductions, matrix \
+                         products) and cannot be wrapped",
+                group: None,
+            });
+        }
         _ => {
             return Err(Error::Conflict {
                 key: "base",
@@ -929,8 +1214,8 @@ impl Hyper for ScheduleFreeWrapper<BaseRule> {
 /// assert_eq!(lion.get("lr"), Some(&Value::Float(1e-4)));
 /// ```
 pub fn optimizer_defaults(name: &str) -> Option<Config> {
-    fn all<R: Rule + Hyper>(r: R) -> Config {
-        let mut c = Config::new(r.name());
+    fn all<R: GroupRule + Hyper>(r: R) -> Config {
+        let mut c = Config::new(R::name(&r));
         for key in r.keys() {
             if let Some(v) = r.get(key) {
                 c.insert(*key, v);
@@ -947,6 +1232,8 @@ pub fn optimizer_defaults(name: &str) -> Option<Config> {
         Kind::Adagrad => all(Adagrad::DEFAULT),
         Kind::Adadelta => all(Adadelta::DEFAULT),
         Kind::Adamax => all(Adamax::DEFAULT),
+        Kind::Adafactor => all(Adafactor::DEFAULT),
+        Kind::Muon => all(Muon::DEFAULT),
         Kind::SgdScheduleFree => all(SgdScheduleFree::DEFAULT),
         Kind::SgdScheduleFreeReference => all(SgdScheduleFreeReference::DEFAULT),
         Kind::AdamWScheduleFree => all(AdamWScheduleFree::DEFAULT),
@@ -982,6 +1269,8 @@ pub fn optimizer_keys(name: &str) -> Option<&'static [&'static str]> {
         Kind::Adagrad => Adagrad::DEFAULT.keys(),
         Kind::Adadelta => Adadelta::DEFAULT.keys(),
         Kind::Adamax => Adamax::DEFAULT.keys(),
+        Kind::Adafactor => Adafactor::DEFAULT.keys(),
+        Kind::Muon => Muon::DEFAULT.keys(),
         Kind::SgdScheduleFree => SgdScheduleFree::DEFAULT.keys(),
         Kind::SgdScheduleFreeReference => SgdScheduleFreeReference::DEFAULT.keys(),
         Kind::AdamWScheduleFree => AdamWScheduleFree::DEFAULT.keys(),

@@ -639,3 +639,119 @@ fn adagrad_state_starts_at_the_constructors_initial_accumulator_value() {
     want.extend([0.5f32; 5]);
     assert_eq!(o.state(1).unwrap(), want);
 }
+
+#[test]
+fn shaped_rules_names_keys_and_defaults() {
+    let mats = [
+        ParamGroup::new([[4, 3]]),
+        ParamGroup::new([[2, 5]]).set("lr", 0.05),
+    ];
+    for name in ["Adafactor", "adafactor", "Muon", "MUON"] {
+        assert!(
+            build_optimizer::<f32>(&mats, &Config::new(name)).is_ok(),
+            "{name}"
+        );
+    }
+    let d = optimizer_defaults("adafactor").unwrap();
+    assert_eq!(d.name(), "Adafactor");
+    assert_eq!(
+        d.get("eps"),
+        Some(&Value::List(vec![Value::None, Value::Float(1e-3)]))
+    );
+    assert_eq!(d.get("weight_decay"), Some(&Value::Float(0.0)));
+    assert_eq!(
+        optimizer_keys("Adafactor").unwrap(),
+        [
+            "lr",
+            "beta2_decay",
+            "eps",
+            "d",
+            "weight_decay",
+            "foreach",
+            "maximize"
+        ]
+    );
+    let d = optimizer_defaults("muon").unwrap();
+    assert_eq!(d.get("adjust_lr_fn"), Some(&Value::None));
+    assert_eq!(d.get("ns_steps"), Some(&Value::Int(5)));
+    assert_eq!(
+        d.get("ns_coefficients"),
+        Some(&Value::List(vec![
+            Value::Float(3.4445),
+            Value::Float(-4.775),
+            Value::Float(2.0315)
+        ]))
+    );
+    // eps pair: None or a number first; strings stay strings for adjust_lr_fn.
+    let a = Config::new("Adafactor").set("eps", Value::List(vec![Value::None, 1e-2.into()]));
+    let opt = build_optimizer::<f64>(&mats, &a).unwrap();
+    assert_eq!(
+        opt.get(0, "eps"),
+        Some(Value::List(vec![Value::None, Value::Float(1e-2)]))
+    );
+    rejected(Config::new("Adafactor").set("eps", 1e-3), "eps");
+    rejected(Config::new("Adafactor").set("eps", ("x", 1e-3)), "eps[0]");
+    rejected(Config::new("Adafactor").set("eps", (-1.0, 1e-3)), "eps[0]");
+    rejected(
+        Config::new("Adafactor").set("eps", (1e-30, f64::NAN)),
+        "eps[1]",
+    );
+    rejected(
+        Config::new("Adafactor").set("beta2_decay", 0.1),
+        "beta2_decay",
+    );
+    rejected(Config::new("Adafactor").set("d", 0.99), "d");
+    rejected(Config::new("Adafactor").set("betas", (0.9, 0.99)), "betas");
+    let m = Config::new("Muon").set("adjust_lr_fn", "match_rms_adamw");
+    let mut opt = build_optimizer::<f32>(&mats, &m).unwrap();
+    assert_eq!(
+        opt.get(1, "adjust_lr_fn"),
+        Some(Value::Str("match_rms_adamw".into()))
+    );
+    opt.set(1, "adjust_lr_fn", &Value::None).unwrap();
+    opt.set(0, "ns_steps", &Value::Int(3)).unwrap();
+    let err = opt.set(0, "ns_steps", &Value::Int(100)).unwrap_err();
+    assert_eq!(err.key(), Some("ns_steps"), "{err}");
+    rejected(
+        Config::new("Muon").set("adjust_lr_fn", "rms"),
+        "adjust_lr_fn",
+    );
+    rejected(Config::new("Muon").set("adjust_lr_fn", 1), "adjust_lr_fn");
+    rejected(
+        Config::new("Muon").set("ns_coefficients", (1.0, 2.0)),
+        "ns_coefficients",
+    );
+    rejected(Config::new("Muon").set("momentum", f64::NAN), "momentum");
+    rejected(Config::new("Muon").set("maximize", true), "maximize");
+    rejected(Config::new("Muon").set("foreach", false), "foreach");
+}
+
+#[test]
+fn shaped_rules_refuse_shapes_by_tensor_and_cannot_be_wrapped() {
+    // Muon: 2-D only, as torch's constructor; the error names the tensor (groups concatenated).
+    let gs = [
+        ParamGroup::new([[4, 3]]),
+        ParamGroup::new([vec![4, 3], vec![3]]),
+    ];
+    let err = build_optimizer::<f32>(&gs, &Config::new("Muon")).unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedShape { tensor: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("tensor 2: "), "{err}");
+    // Adafactor: any rank, but not an empty tensor (torch divides by numel).
+    let ok = [ParamGroup::new([vec![], vec![5], vec![2, 3, 4]])];
+    assert!(build_optimizer::<f32>(&ok, &Config::new("Adafactor")).is_ok());
+    let empty = [ParamGroup::new([vec![2, 0]])];
+    let err = build_optimizer::<f32>(&empty, &Config::new("Adafactor")).unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedShape { tensor: 0, .. }),
+        "{err}"
+    );
+    for base in ["Adafactor", "Muon"] {
+        let w = Config::new("ScheduleFreeWrapper").set("base", Config::new(base).to_dict());
+        let err = build_optimizer::<f32>(&[ParamGroup::new([[2, 2]])], &w).unwrap_err();
+        assert_eq!(err.key(), Some("base"), "{err}");
+        assert!(err.to_string().contains("shape-aware"), "{err}");
+    }
+}

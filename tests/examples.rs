@@ -42,6 +42,11 @@ type Table = Vec<(String, Value)>;
 
 /// (`[optimizer]`, `[train]`) of a TOML or JSON config file.
 fn parse(file_name: &str, text: &str) -> Result<(Table, Table), String> {
+    parse_all(file_name, text).map(|(o, _, t)| (o, t))
+}
+
+/// (`[optimizer]`, `[aux_optimizer]`, `[train]`) of a TOML or JSON config file.
+fn parse_all(file_name: &str, text: &str) -> Result<(Table, Option<Table>, Table), String> {
     let mut sections: Vec<(String, Table)> = Vec::new();
     if file_name.ends_with(".json") {
         let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
@@ -71,15 +76,16 @@ fn parse(file_name: &str, text: &str) -> Result<(Table, Table), String> {
             sections.push((section.clone(), table));
         }
     }
-    let (mut optimizer, mut train) = (None, Table::new());
+    let (mut optimizer, mut aux, mut train) = (None, None, Table::new());
     for (section, table) in sections {
         match section.as_str() {
             "optimizer" => optimizer = Some(table),
+            "aux_optimizer" => aux = Some(table),
             "train" => train = table,
             _ => return Err(format!("unknown table `{section}`")),
         }
     }
-    Ok((optimizer.ok_or("no [optimizer] table")?, train))
+    Ok((optimizer.ok_or("no [optimizer] table")?, aux, train))
 }
 
 /// The `[optimizer]` table as a `Config`; every key but `name` passes through unfiltered.
@@ -138,6 +144,31 @@ fn every_config_builds_with_param_groups() {
         "expected the bundled configs, found {files:?}"
     );
     for (file_name, text) in &files {
+        let (_, aux, _) = parse_all(file_name, text).unwrap();
+        if let Some(aux) = aux {
+            // The weights' optimizer and the biases' (as examples/train.rs splits them).
+            let (config, train) = load(file_name, text);
+            let aux = optimizer_config(&aux).unwrap_or_else(|e| panic!("{file_name}: {e}"));
+            let scale = train
+                .iter()
+                .find(|(k, _)| k == "first_layer_lr_scale")
+                .map_or(1.0, |(_, v)| v.as_number("first_layer_lr_scale").unwrap());
+            let mut groups = param_groups(&config, scale);
+            let biases = groups.split_off(2);
+            let opt = build_optimizer::<f32>(&groups, &config)
+                .unwrap_or_else(|e| panic!("{file_name}: {e}"));
+            assert_eq!((opt.num_groups(), opt.num_tensors()), (2, 2), "{file_name}");
+            let aux_opt = build_optimizer::<f32>(&biases, &aux)
+                .unwrap_or_else(|e| panic!("{file_name} [aux_optimizer]: {e}"));
+            assert_eq!(aux_opt.num_tensors(), 2, "{file_name}");
+            // Without the auxiliary optimizer, the biases are refused by name.
+            if config.name() == "Muon" {
+                let all = param_groups(&config, scale);
+                let err = build_optimizer::<f32>(&all, &config).unwrap_err();
+                assert!(err.to_string().contains("tensor 2"), "{file_name}: {err}");
+            }
+            continue;
+        }
         let (config, train) = load(file_name, text);
         let scale = train
             .iter()

@@ -87,6 +87,10 @@ fn configs() -> Vec<Config> {
         Config::new("Adamax")
             .set("betas", (0.5, 0.99))
             .set("weight_decay", 0.01),
+        Config::new("Adafactor")
+            .set("weight_decay", 0.01)
+            .set("maximize", true),
+        Config::new("Muon").set("adjust_lr_fn", "match_rms_adamw"),
     ]
 }
 
@@ -95,8 +99,19 @@ fn steps_allocate_nothing<P: Element>() {
         ParamGroup::new([vec![17, 9], vec![3]]),
         ParamGroup::new([[1000]]).set("lr", 1e-4),
     ];
+    // Muon takes matrices only: the same sizes as 2-D shapes (the middle one is the tensor
+    // `step_tensor` updates, the last one tall, so the transposed path runs too).
+    let matrices = [
+        ParamGroup::new([vec![17, 9], vec![1, 3]]),
+        ParamGroup::new([[40, 25]]).set("lr", 1e-4),
+    ];
     for config in configs() {
-        let mut opt = Optimizer::<P>::build(&groups, &config).unwrap();
+        let groups = if config.name() == "Muon" {
+            &matrices
+        } else {
+            &groups
+        };
+        let mut opt = Optimizer::<P>::build(groups, &config).unwrap();
         let mut params: Vec<Vec<P>> = [153usize, 3, 1000]
             .iter()
             .map(|&n| vec![P::from_compute(num_traits::cast(0.5).unwrap()); n])

@@ -5,7 +5,9 @@
 #![forbid(unsafe_code)]
 #![deny(warnings)]
 
-use optim_kernels::rules::{Adam, AdamW, AdamWScheduleFree, Lion, Rule, Schedule, Sgd};
+use optim_kernels::rules::{
+    Adafactor, Adam, AdamW, AdamWScheduleFree, Lion, Muon, Rule, Schedule, Sgd, ShapedRule,
+};
 use optim_kernels::{Error, bf16};
 
 /// Parameters of the layer being fine-tuned.
@@ -14,6 +16,11 @@ pub const N: usize = 96;
 const ADAMW: AdamW = AdamW { lr: 1e-3, ..AdamW::DEFAULT };
 const SGD: Sgd = Sgd { lr: 1e-2, momentum: 0.9, nesterov: true, ..Sgd::DEFAULT };
 const SF: AdamWScheduleFree = AdamWScheduleFree { warmup_steps: 10, ..AdamWScheduleFree::DEFAULT };
+
+/// The same `N` parameters seen as a matrix, for the shape-aware rules.
+pub const SHAPE: [usize; 2] = [8, 12];
+
+const MUON: Muon = Muon { lr: 0.02, ..Muon::DEFAULT };
 
 /// All optimizer state a device needs for one tensor of `N` elements per rule.
 pub struct Buffers {
@@ -29,8 +36,16 @@ pub struct Buffers {
     pub sf: [f32; SF.state_len(N)],
     /// The schedule-free group's schedule.
     pub schedule: Schedule,
+    /// Adafactor over the `SHAPE` matrix: row and column factors (8 + 12 instead of 96).
+    pub adafactor: [f32; Adafactor::DEFAULT.state_len(&SHAPE)],
+    /// Adafactor's scratch: one f64 column sum per column.
+    pub adafactor_work: [f64; Adafactor::DEFAULT.workspace_len(&SHAPE)],
+    /// Muon over the `SHAPE` matrix: `momentum_buffer`.
+    pub muon: [f32; MUON.state_len(&SHAPE)],
+    /// Muon's Newton–Schulz scratch (X, Xᵀ and two r×r matrices).
+    pub muon_work: [f32; MUON.workspace_len(&SHAPE)],
     /// Step counters.
-    pub steps: [u64; 5],
+    pub steps: [u64; 7],
 }
 
 impl Buffers {
@@ -43,7 +58,11 @@ impl Buffers {
             adam: [bf16::ZERO; Adam { amsgrad: true, ..Adam::ADAM }.state_len(N)],
             sf: [0.0; SF.state_len(N)],
             schedule: Schedule { k: 0, lr_max: -1.0, weight_sum: 0.0 },
-            steps: [0; 5],
+            adafactor: [0.0; Adafactor::DEFAULT.state_len(&SHAPE)],
+            adafactor_work: [0.0; Adafactor::DEFAULT.workspace_len(&SHAPE)],
+            muon: [0.0; MUON.state_len(&SHAPE)],
+            muon_work: [0.0; MUON.workspace_len(&SHAPE)],
+            steps: [0; 7],
         }
     }
 }
@@ -65,6 +84,8 @@ pub fn train_step(b: &mut Buffers, p: &mut [f32; N], g: &[f32; N], pb: &mut [bf1
     Adam { amsgrad: true, ..Adam::ADAM }.step(&mut b.steps[3], p, g, &mut b.adam)?;
     let sc = SF.begin_step(&mut b.schedule);
     SF.step_with(&sc, &mut b.steps[4], pb, gb, &mut b.sf)?;
+    Adafactor::DEFAULT.step(&mut b.steps[5], &SHAPE, p, g, &mut b.adafactor, &mut b.adafactor_work)?;
+    MUON.step(&mut b.steps[6], &SHAPE, pb, gb, &mut b.muon, &mut b.muon_work)?;
     Ok(())
 }
 

@@ -31,31 +31,37 @@ use crate::lanes::{Lanes, Real};
 use core::marker::PhantomData;
 
 pub mod adadelta;
+pub mod adafactor;
 pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 pub mod adamw;
 pub mod base;
 pub mod lion;
+pub mod muon;
 pub mod rmsprop;
 pub mod schedule_free;
 pub mod sgd;
+pub mod shaped;
 
 pub use adadelta::Adadelta;
+pub use adafactor::Adafactor;
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use adamw::AdamW;
 pub use base::BaseRule;
 pub use lion::Lion;
+pub use muon::{AdjustLr, Muon};
 pub use rmsprop::RmsProp;
 pub use schedule_free::{
     AdamWScheduleFree, AdamWScheduleFreePaper, AdamWScheduleFreeReference, RAdamScheduleFree,
     Schedule, ScheduleFreeWrapper, SgdScheduleFree, SgdScheduleFreeReference,
 };
 pub use sgd::Sgd;
+pub use shaped::ShapedRule;
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Sgd {}
     impl Sealed for super::Adam {}
@@ -73,6 +79,8 @@ mod sealed {
     impl Sealed for super::Adagrad {}
     impl Sealed for super::Adadelta {}
     impl Sealed for super::Adamax {}
+    impl Sealed for super::Adafactor {}
+    impl Sealed for super::Muon {}
 }
 
 /// An elementwise update rule: the hyperparameters of one parameter group and its kernel.

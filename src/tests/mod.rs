@@ -12,6 +12,7 @@
 
 mod invariants;
 mod reference;
+mod shaped;
 mod simd_vs_scalar;
 mod strategies;
 mod tolerance;
