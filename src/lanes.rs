@@ -69,6 +69,13 @@ pub trait Lanes:
     ///
     /// Not named `abs`: that name is ambiguous with `num_traits::Float::abs` on [`Real`] (E0034).
     fn magnitude(self) -> Self;
+    /// `torch.where(self > other, then, otherwise)` lane by lane (false where either is NaN).
+    fn if_gt(self, other: Self, then: Self, otherwise: Self) -> Self;
+    /// `torch.where(self < other, then, otherwise)` lane by lane (false where either is NaN).
+    fn if_lt(self, other: Self, then: Self, otherwise: Self) -> Self;
+    /// `torch.where(self == other, then, otherwise)` lane by lane (IEEE equality: `−0 == +0`,
+    /// NaN equals nothing).
+    fn if_eq(self, other: Self, then: Self, otherwise: Self) -> Self;
 }
 
 /// A scalar compute type: `f32` or `f64`. Sealed.
@@ -194,6 +201,18 @@ macro_rules! scalar_lanes {
             fn magnitude(self) -> Self {
                 <$t>::abs(self)
             }
+            #[inline(always)]
+            fn if_gt(self, other: Self, then: Self, otherwise: Self) -> Self {
+                if self > other { then } else { otherwise }
+            }
+            #[inline(always)]
+            fn if_lt(self, other: Self, then: Self, otherwise: Self) -> Self {
+                if self < other { then } else { otherwise }
+            }
+            #[inline(always)]
+            fn if_eq(self, other: Self, then: Self, otherwise: Self) -> Self {
+                if self == other { then } else { otherwise }
+            }
         }
     };
 }
@@ -259,6 +278,18 @@ macro_rules! wide_lanes {
             #[inline(always)]
             fn magnitude(self) -> Self {
                 <$v>::abs(self)
+            }
+            #[inline(always)]
+            fn if_gt(self, other: Self, then: Self, otherwise: Self) -> Self {
+                self.simd_gt(other).select(then, otherwise)
+            }
+            #[inline(always)]
+            fn if_lt(self, other: Self, then: Self, otherwise: Self) -> Self {
+                self.simd_lt(other).select(then, otherwise)
+            }
+            #[inline(always)]
+            fn if_eq(self, other: Self, then: Self, otherwise: Self) -> Self {
+                self.simd_eq(other).select(then, otherwise)
             }
         }
     };
@@ -383,6 +414,45 @@ mod tests {
             let want = f64::from_bits(x[i].to_bits() & !(1 << 63));
             assert_eq!(x[i].magnitude().to_bits(), want.to_bits());
             assert_eq!(w64[i].to_bits(), want.to_bits());
+        }
+    }
+
+    #[test]
+    fn comparisons_select_as_torch_where_on_every_lane_type() {
+        // Against 0: NaN compares false everywhere, −0 == +0.
+        let zero = wide::f32x8::splat(0.0);
+        let (t, f) = (wide::f32x8::splat(1.0), wide::f32x8::splat(2.0));
+        let x = wide::f32x8::new(SPECIAL);
+        let gt = x.if_gt(zero, t, f).to_array();
+        let lt = x.if_lt(zero, t, f).to_array();
+        let eq = x.if_eq(zero, t, f).to_array();
+        for i in 0..8 {
+            let s = SPECIAL[i];
+            let want = |c: bool| if c { 1.0f32 } else { 2.0 };
+            assert_eq!(gt[i], want(s > 0.0), "f32x8 gt {s}");
+            assert_eq!(lt[i], want(s < 0.0), "f32x8 lt {s}");
+            assert_eq!(eq[i], want(s == 0.0), "f32x8 eq {s}");
+            assert_eq!(s.if_gt(0.0, 1.0, 2.0), want(s > 0.0), "f32 gt {s}");
+            assert_eq!(s.if_lt(0.0, 1.0, 2.0), want(s < 0.0), "f32 lt {s}");
+            assert_eq!(s.if_eq(0.0, 1.0, 2.0), want(s == 0.0), "f32 eq {s}");
+        }
+        let y = [f64::NAN, -0.0, 0.5, -7.0];
+        let w = wide::f64x4::new(y);
+        let (t, f) = (wide::f64x4::splat(1.0), wide::f64x4::splat(2.0));
+        let at = wide::f64x4::splat(0.5);
+        let (gt, lt, eq) = (
+            w.if_gt(at, t, f).to_array(),
+            w.if_lt(at, t, f).to_array(),
+            w.if_eq(at, t, f).to_array(),
+        );
+        for i in 0..4 {
+            let want = |c: bool| if c { 1.0f64 } else { 2.0 };
+            assert_eq!(gt[i], want(y[i] > 0.5));
+            assert_eq!(lt[i], want(y[i] < 0.5));
+            assert_eq!(eq[i], want(y[i] == 0.5));
+            assert_eq!(y[i].if_gt(0.5, 1.0, 2.0), gt[i]);
+            assert_eq!(y[i].if_lt(0.5, 1.0, 2.0), lt[i]);
+            assert_eq!(y[i].if_eq(0.5, 1.0, 2.0), eq[i]);
         }
     }
 
