@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Groups are rule keys (`sgd`, `sgd_momentum`, `adam`, `adamw`, `lion`, `rmsprop`, `adagrad`,
-//! `adadelta`, `adamax` and the schedule-free keys of `examples/throughput.rs`); benchmark ids are
+//! `adadelta`, `adamax`, `nadam`, `asgd` and the schedule-free keys of `examples/throughput.rs`);
+//! benchmark ids are
 //! `{rule}/{dtype}/{what}/{n}` where `what` is
 //! - `step`: [`Rule::step`] (the SIMD path);
 //! - `scalar`: the same update with scalar lanes (`Rule::update_with::<P, S, P::Compute>`), f32 at
@@ -34,7 +35,7 @@ use criterion::{
     criterion_main,
 };
 use optim_kernels::rules::{
-    Adadelta, Adafactor, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Lion, Muon,
+    Adadelta, Adafactor, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Asgd, Lion, Muon, NAdam,
     RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree, ShapedRule,
 };
 use optim_kernels::{Element, bf16};
@@ -196,6 +197,12 @@ fn rules(c: &mut Criterion) {
     bench_rule(c, "adagrad", &Adagrad::DEFAULT);
     bench_rule(c, "adadelta", &Adadelta::DEFAULT);
     bench_rule(c, "adamax", &Adamax::DEFAULT);
+    bench_rule(c, "nadam", &NAdam::DEFAULT);
+    let asgd = Asgd {
+        t0: 0.0,
+        ..Asgd::DEFAULT
+    };
+    bench_rule(c, "asgd", &asgd);
     let sf = AdamWScheduleFree {
         weight_decay: 0.01,
         warmup_steps: 10,

@@ -13,9 +13,9 @@
 //! steps after a warm-up, each alternating with the baseline so drift hits both alike.
 
 use optim_kernels::rules::{
-    Adadelta, Adafactor, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Lion, Muon,
-    RAdamScheduleFree, RmsProp, Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
-    ShapedRule,
+    Adadelta, Adafactor, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Asgd, AsgdScalars, Lion,
+    Muon, NAdam, NAdamScalars, RAdamScheduleFree, RmsProp, Rule, Schedule, ScheduleFreeWrapper,
+    Sgd, SgdScheduleFree, ShapedRule,
 };
 use optim_kernels::{Element, bf16, f16};
 use std::hint::black_box;
@@ -35,6 +35,8 @@ enum AnyRule {
     Adagrad(Adagrad),
     Adadelta(Adadelta),
     Adamax(Adamax),
+    NAdam(NAdam),
+    Asgd(Asgd),
     AdamWScheduleFree(AdamWScheduleFree),
     SgdScheduleFree(SgdScheduleFree),
     RAdamScheduleFree(RAdamScheduleFree),
@@ -65,6 +67,8 @@ macro_rules! each {
             AnyRule::Adagrad($r) => $e,
             AnyRule::Adadelta($r) => $e,
             AnyRule::Adamax($r) => $e,
+            AnyRule::NAdam($r) => $e,
+            AnyRule::Asgd($r) => $e,
             AnyRule::AdamWScheduleFree($r) => $e,
             AnyRule::SgdScheduleFree($r) => $e,
             AnyRule::RAdamScheduleFree($r) => $e,
@@ -72,6 +76,28 @@ macro_rules! each {
             AnyRule::Adafactor(_) | AnyRule::Muon(_) => unreachable!("shape-aware rule"),
         }
     };
+}
+
+/// What one tensor's updates carry besides its elementwise state: its group's schedule
+/// (schedule-free rules) and its per-tensor scalars (NAdam, ASGD).
+#[derive(Default)]
+struct Carried {
+    schedule: Schedule,
+    nadam: NAdamScalars,
+    asgd: AsgdScalars,
+}
+
+/// One update of a tensor whose rule keeps per-tensor scalars.
+fn tensor_step<R: Rule<Schedule = ()>, P: Element, S: Element<Compute = P::Compute>>(
+    r: &R,
+    ts: &mut R::TensorState,
+    t: &mut u64,
+    p: &mut [P],
+    g: &[P],
+    s: &mut [S],
+) -> Result<(), optim_kernels::Error> {
+    let sc = r.begin_step(&mut ());
+    r.step_tensor_with(&sc, t, ts, p, g, s)
 }
 
 /// Runs one step of a group holding one tensor: the group's schedule (schedule-free rules)
@@ -104,12 +130,13 @@ impl AnyRule {
     #[inline(never)]
     fn step<P: Element, S: Element<Compute = P::Compute>>(
         &self,
-        schedule: &mut Schedule,
+        carried: &mut Carried,
         t: &mut u64,
         p: &mut [P],
         g: &[P],
         s: &mut [S],
     ) {
+        let schedule = &mut carried.schedule;
         let r = match self {
             AnyRule::Adafactor(r) => shaped_step(r, self, t, p, g, s),
             AnyRule::Muon(r) => shaped_step(r, self, t, p, g, s),
@@ -117,6 +144,8 @@ impl AnyRule {
             AnyRule::Adam(r) => r.step(t, p, g, s),
             AnyRule::AdamW(r) => r.step(t, p, g, s),
             AnyRule::Lion(r) => r.step(t, p, g, s),
+            AnyRule::NAdam(r) => tensor_step(r, &mut carried.nadam, t, p, g, s),
+            AnyRule::Asgd(r) => tensor_step(r, &mut carried.asgd, t, p, g, s),
             AnyRule::AdamWScheduleFree(r) => group_step(r, schedule, t, p, g, s),
             AnyRule::SgdScheduleFree(r) => group_step(r, schedule, t, p, g, s),
             AnyRule::RAdamScheduleFree(r) => group_step(r, schedule, t, p, g, s),
@@ -196,6 +225,14 @@ fn rules() -> Vec<(&'static str, AnyRule)> {
         ("adagrad", AnyRule::Adagrad(Adagrad::DEFAULT)),
         ("adadelta", AnyRule::Adadelta(Adadelta::DEFAULT)),
         ("adamax", AnyRule::Adamax(Adamax::DEFAULT)),
+        ("nadam", AnyRule::NAdam(NAdam::DEFAULT)),
+        (
+            "asgd",
+            AnyRule::Asgd(Asgd {
+                t0: 0.0, // averaging from the first steps: the rule's full work per element
+                ..Asgd::DEFAULT
+            }),
+        ),
         (
             "adamw_schedulefree",
             AnyRule::AdamWScheduleFree(AdamWScheduleFree {
@@ -261,7 +298,7 @@ fn measure<P: Bits, S: Bits + Element<Compute = P::Compute>>(
     // Repeat steps per sample so that one sample takes ≥ ~3 ms.
     let reps = (3_000_000 / (n * bytes / 8).max(1)).max(1);
     let mut t = 0u64;
-    let mut sched = Schedule::default();
+    let mut sched = Carried::default();
     for _ in 0..3 {
         rule.step(&mut sched, &mut t, p, g, s);
         baseline(p, g, &mut s[..s_stream_len]);
@@ -341,7 +378,7 @@ fn main() {
             }
             "--help" | "-h" => {
                 println!(
-                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamax|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd|adafactor|muon] [--dtype f32|bf16|f16|f64] [--n N]"
+                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamax|nadam|asgd|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd|adafactor|muon] [--dtype f32|bf16|f16|f64] [--n N]"
                 );
                 return;
             }

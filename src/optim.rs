@@ -9,9 +9,9 @@ use crate::lanes::Real;
 use crate::names::{Kind, resolve};
 use crate::rules::{
     Adadelta, Adagrad, AdamW, AdamWScheduleFree, AdamWScheduleFreePaper,
-    AdamWScheduleFreeReference, Adamax, BaseRule, Lion, Mode, RAdamScheduleFree, RmsProp, Rule,
-    Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree, SgdScheduleFreeReference, ShapedRule,
-    check_lengths,
+    AdamWScheduleFreeReference, Adamax, Asgd, BaseRule, Lion, Mode, NAdam, RAdamScheduleFree,
+    RmsProp, Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree, SgdScheduleFreeReference,
+    ShapedRule, check_lengths,
 };
 use crate::rules::{Adafactor, Adam, Muon};
 use crate::value::Value;
@@ -635,6 +635,13 @@ where
         Ok(())
     }
 
+    /// The per-tensor scalars of tensor `i` ([`Rule::TensorState`]: NAdam's `mu_product`,
+    /// ASGD's `eta` and `mu` for its next update; `()` for other rules), or `None` if out of
+    /// range.
+    pub fn tensor_state(&self, i: usize) -> Option<&R::TensorState> {
+        self.tensors.get(i).map(|t| &t.scalars)
+    }
+
     /// The schedule of `group` (schedule-free: `k`, `lr_max`, `weight_sum`).
     pub fn schedule(&self, group: usize) -> Option<&R::Schedule> {
         self.schedules.get(group)
@@ -771,6 +778,10 @@ pub enum Optimizer<P: Element, S: Element<Compute = P::Compute> = <P as Element>
     Adam(GroupedOptimizer<Adam, P, S>),
     /// `torch.optim.AdamW`.
     AdamW(GroupedOptimizer<AdamW, P, S>),
+    /// `torch.optim.NAdam`.
+    NAdam(GroupedOptimizer<NAdam, P, S>),
+    /// `torch.optim.ASGD` ([`Optimizer::state`] of a tensor is its averaged parameters `ax`).
+    Asgd(GroupedOptimizer<Asgd, P, S>),
     /// lion-pytorch `Lion`.
     Lion(GroupedOptimizer<Lion, P, S>),
     /// `torch.optim.RMSprop`.
@@ -808,6 +819,8 @@ macro_rules! dispatch {
             Optimizer::Sgd($o) => $e,
             Optimizer::Adam($o) => $e,
             Optimizer::AdamW($o) => $e,
+            Optimizer::NAdam($o) => $e,
+            Optimizer::Asgd($o) => $e,
             Optimizer::Lion($o) => $e,
             Optimizer::RmsProp($o) => $e,
             Optimizer::Adagrad($o) => $e,
@@ -899,6 +912,8 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             Kind::Sgd => grouped!(Sgd, Sgd::DEFAULT),
             Kind::Adam => grouped!(Adam, Adam::ADAM),
             Kind::AdamW => grouped!(AdamW, AdamW::DEFAULT),
+            Kind::NAdam => grouped!(NAdam, NAdam::DEFAULT),
+            Kind::Asgd => grouped!(Asgd, Asgd::DEFAULT),
             // lion-pytorch keeps the constructor's lr as `_init_lr` for `decoupled_weight_decay`.
             Kind::Lion => Optimizer::Lion(GroupedOptimizer::new(
                 &top_level(Lion::DEFAULT, config, |r| r.init_lr = r.lr)?,
@@ -1105,7 +1120,9 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             | Optimizer::RmsProp(_)
             | Optimizer::Adagrad(_)
             | Optimizer::Adadelta(_)
-            | Optimizer::Adamax(_) => None,
+            | Optimizer::Adamax(_)
+            | Optimizer::NAdam(_)
+            | Optimizer::Asgd(_) => None,
             Optimizer::Adafactor(_) | Optimizer::Muon(_) => None,
         }
     }
@@ -1156,6 +1173,15 @@ fn wrapper(config: &Config, reference: bool) -> Result<ScheduleFreeWrapper<BaseR
                 reason: "the wrapper fuses its averaging into the base rule's elementwise kernel; \
                          Adafactor and Muon are shape-aware (per-tensor reductions, matrix \
                          products) and cannot be wrapped",
+                group: None,
+            });
+        }
+        Kind::NAdam | Kind::Asgd => {
+            return Err(Error::Conflict {
+                key: "base",
+                reason: "NAdam and ASGD keep per-tensor scalars (mu_product; eta and mu), which \
+                         the wrapper's fused kernel does not carry; wrap a rule without them \
+                         (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Lion)",
                 group: None,
             });
         }
@@ -1227,6 +1253,8 @@ pub fn optimizer_defaults(name: &str) -> Option<Config> {
         Kind::Sgd => all(Sgd::DEFAULT),
         Kind::Adam => all(Adam::ADAM),
         Kind::AdamW => all(AdamW::DEFAULT),
+        Kind::NAdam => all(NAdam::DEFAULT),
+        Kind::Asgd => all(Asgd::DEFAULT),
         Kind::Lion => all(Lion::DEFAULT),
         Kind::RmsProp => all(RmsProp::DEFAULT),
         Kind::Adagrad => all(Adagrad::DEFAULT),
@@ -1264,6 +1292,8 @@ pub fn optimizer_keys(name: &str) -> Option<&'static [&'static str]> {
         Kind::Sgd => Sgd::DEFAULT.keys(),
         Kind::Adam => Adam::ADAM.keys(),
         Kind::AdamW => AdamW::DEFAULT.keys(),
+        Kind::NAdam => NAdam::DEFAULT.keys(),
+        Kind::Asgd => Asgd::DEFAULT.keys(),
         Kind::Lion => Lion::DEFAULT.keys(),
         Kind::RmsProp => RmsProp::DEFAULT.keys(),
         Kind::Adagrad => Adagrad::DEFAULT.keys(),

@@ -173,6 +173,124 @@ fn invalid_values_are_rejected() {
 }
 
 #[test]
+fn nadam_asgd_check_their_keys_as_torch_does() {
+    for name in ["NAdam", "ASGD"] {
+        rejected(Config::new(name).set("lr", -1e-3), "lr");
+        rejected(Config::new(name).set("lr", f64::NAN), "lr");
+        rejected(Config::new(name).set("lr", f64::INFINITY), "lr");
+        rejected(Config::new(name).set("fused", true), "fused");
+        rejected(Config::new(name).set("amsgrad", true), "amsgrad");
+        rejected_in_group(name, "lr", -1.0);
+        // torch accepts lr = 0 and every dispatch flag but `fused`, though not `foreach` with
+        // `differentiable` (its foreach path raises at the first step).
+        let flags = Config::new(name)
+            .set("lr", 0.0)
+            .set("maximize", true)
+            .set("capturable", true);
+        assert!(build(&flags.clone().set("foreach", true)).is_ok(), "{name}");
+        assert!(
+            build(&flags.clone().set("differentiable", true)).is_ok(),
+            "{name}"
+        );
+        rejected(
+            flags.set("foreach", true).set("differentiable", true),
+            "foreach",
+        );
+    }
+    let name = "NAdam";
+    rejected(Config::new(name).set("eps", -1e-8), "eps");
+    rejected(Config::new(name).set("betas", (1.0, 0.999)), "betas[0]");
+    rejected(Config::new(name).set("betas", (0.9, 1.0)), "betas[1]");
+    rejected(Config::new(name).set("weight_decay", -0.1), "weight_decay");
+    rejected_in_group_as(name, "betas", (0.9, -0.5), "betas[1]");
+    assert!(
+        build(
+            &Config::new(name)
+                .set("weight_decay", 0.1)
+                .set("decoupled_weight_decay", true)
+        )
+        .is_ok()
+    );
+    rejected(
+        Config::new("NAdam").set("momentum_decay", -4e-3),
+        "momentum_decay",
+    );
+    rejected(Config::new("ASGD").set("lambd", -1e-4), "lambd");
+    rejected(Config::new("ASGD").set("alpha", f64::NAN), "alpha");
+    rejected(
+        Config::new("ASGD").set("weight_decay", -0.1),
+        "weight_decay",
+    );
+    rejected(Config::new("ASGD").set("betas", (0.9, 0.99)), "betas");
+    // torch does not check t0; every value has a meaning (mu = 1/max(1, t - t0)).
+    for t0 in [-5.0, 0.0, 0.5, f64::INFINITY] {
+        assert!(
+            build(&Config::new("ASGD").set("t0", t0)).is_ok(),
+            "t0 = {t0}"
+        );
+    }
+}
+
+#[test]
+fn nadam_asgd_defaults_are_torchs() {
+    let nadam = build(&Config::new("NADAM")).unwrap();
+    assert_eq!(nadam.name(), "NAdam");
+    assert_eq!(nadam.get(0, "lr"), Some(Value::Float(2e-3)));
+    assert_eq!(nadam.get(0, "momentum_decay"), Some(Value::Float(4e-3)));
+    let asgd = build(&Config::new("asgd")).unwrap();
+    assert_eq!(asgd.name(), "ASGD");
+    assert_eq!(asgd.get(0, "lr"), Some(Value::Float(1e-2)));
+    assert_eq!(asgd.get(0, "lambd"), Some(Value::Float(1e-4)));
+    assert_eq!(asgd.get(0, "alpha"), Some(Value::Float(0.75)));
+    assert_eq!(asgd.get(0, "t0"), Some(Value::Float(1e6)));
+    // Exactly the constructors' keyword arguments, in their signature order.
+    assert_eq!(
+        optimizer_keys("NAdam").unwrap(),
+        [
+            "lr",
+            "betas",
+            "eps",
+            "weight_decay",
+            "momentum_decay",
+            "decoupled_weight_decay",
+            "foreach",
+            "maximize",
+            "capturable",
+            "differentiable"
+        ]
+    );
+    assert_eq!(
+        optimizer_keys("ASGD").unwrap(),
+        [
+            "lr",
+            "lambd",
+            "alpha",
+            "t0",
+            "weight_decay",
+            "foreach",
+            "maximize",
+            "differentiable",
+            "capturable"
+        ]
+    );
+    for name in ["NAdam", "ASGD"] {
+        let d = optimizer_defaults(name).unwrap();
+        assert_eq!(d.values().count(), optimizer_keys(name).unwrap().len());
+    }
+}
+
+#[test]
+fn schedule_free_wrapper_refuses_nadam_and_asgd_bases() {
+    let g = [ParamGroup::new([[3]])];
+    for base in ["NAdam", "ASGD"] {
+        let c = Config::new("ScheduleFreeWrapper").set("base", Config::new(base).to_dict());
+        let err = build_optimizer::<f32>(&g, &c).unwrap_err();
+        assert_eq!(err.key(), Some("base"), "{err}");
+        assert!(err.to_string().contains("per-tensor"), "{err}");
+    }
+}
+
+#[test]
 fn nesterov_needs_momentum_and_no_dampening() {
     rejected(Config::new("SGD").set("nesterov", true), "nesterov");
     rejected(

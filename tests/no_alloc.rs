@@ -60,6 +60,10 @@ fn configs() -> Vec<Config> {
         Config::new("Lion")
             .set("weight_decay", 0.1)
             .set("decoupled_weight_decay", true),
+        Config::new("NAdam")
+            .set("weight_decay", 0.01)
+            .set("decoupled_weight_decay", true),
+        Config::new("ASGD").set("t0", 2.0).set("weight_decay", 0.01),
         Config::new("SGDScheduleFree").set("weight_decay", 0.01),
         Config::new("SGDScheduleFreeReference").set("warmup_steps", 5),
         Config::new("AdamWScheduleFree")

@@ -3,7 +3,7 @@
 #![cfg(feature = "rayon")]
 
 use optim_kernels::rules::{
-    AdamW, AdamWScheduleFree, BaseRule, Lion, Rule, ScheduleFreeWrapper, Sgd,
+    AdamW, AdamWScheduleFree, Asgd, BaseRule, Lion, NAdam, Rule, ScheduleFreeWrapper, Sgd,
 };
 use optim_kernels::{Config, Optimizer, ParamGroup, bf16};
 
@@ -88,6 +88,25 @@ fn parallel_step_equals_the_single_thread_kernel_bitwise() {
         Config::new("Lion").set("lr", 1e-3).set("weight_decay", 0.1),
         lion,
     );
+    // Per-tensor scalars (NAdam's mu_product, ASGD's eta and mu) advance once per update, not
+    // once per chunk.
+    let nadam = NAdam {
+        lr: 1e-2,
+        momentum_decay: 0.1,
+        ..NAdam::DEFAULT
+    };
+    check::<_, f32>(
+        Config::new("NAdam")
+            .set("lr", 1e-2)
+            .set("momentum_decay", 0.1),
+        nadam,
+    );
+    let asgd = Asgd {
+        lr: 0.1,
+        t0: 1.0,
+        ..Asgd::DEFAULT
+    };
+    check::<_, bf16>(Config::new("ASGD").set("lr", 0.1).set("t0", 1.0), asgd);
     let sf = AdamWScheduleFree {
         lr: 1e-2,
         warmup_steps: 2,

@@ -4,8 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use optim_kernels::rules::{
-    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Lion,
-    RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Asgd,
+    Lion, NAdam, RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 
 fn check<R: Rule>(rule: &R, step: u64, p: &[f32], g: &[f32], s: &[f32]) {
@@ -166,6 +166,36 @@ fuzz_target!(|data: &[u8]| {
             weight_decay: (flags & 1) as f64 * 0.1,
             decoupled_weight_decay: flags & 8 != 0,
             ..Lion::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    check(
+        &NAdam {
+            lr,
+            betas: (b1, b2),
+            momentum_decay: f(4).abs(),
+            weight_decay: (flags & 1) as f64 * 0.01,
+            decoupled_weight_decay: flags & 8 != 0,
+            maximize: flags & 2 != 0,
+            ..NAdam::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    check(
+        &Asgd {
+            lr,
+            lambd: b1,
+            alpha: b2,
+            t0: f64::from(flags >> 4),
+            weight_decay: (flags & 1) as f64 * 0.01,
+            maximize: flags & 2 != 0,
+            ..Asgd::DEFAULT
         },
         step,
         p,

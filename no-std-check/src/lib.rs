@@ -6,7 +6,8 @@
 #![deny(warnings)]
 
 use optim_kernels::rules::{
-    Adafactor, Adam, AdamW, AdamWScheduleFree, Lion, Muon, Rule, Schedule, Sgd, ShapedRule,
+    Adafactor, Adam, AdamW, AdamWScheduleFree, Lion, Muon, NAdam, NAdamScalars, Rule, Schedule, Sgd,
+    ShapedRule,
 };
 use optim_kernels::{Error, bf16};
 
@@ -44,8 +45,12 @@ pub struct Buffers {
     pub muon: [f32; MUON.state_len(&SHAPE)],
     /// Muon's Newton–Schulz scratch (X, Xᵀ and two r×r matrices).
     pub muon_work: [f32; MUON.workspace_len(&SHAPE)],
+    /// NAdam: `exp_avg | exp_avg_sq`.
+    pub nadam: [f32; NAdam::DEFAULT.state_len(N)],
+    /// NAdam's per-tensor scalar (`mu_product`), carried like the step counter.
+    pub nadam_scalars: NAdamScalars,
     /// Step counters.
-    pub steps: [u64; 7],
+    pub steps: [u64; 8],
 }
 
 impl Buffers {
@@ -62,7 +67,9 @@ impl Buffers {
             adafactor_work: [0.0; Adafactor::DEFAULT.workspace_len(&SHAPE)],
             muon: [0.0; MUON.state_len(&SHAPE)],
             muon_work: [0.0; MUON.workspace_len(&SHAPE)],
-            steps: [0; 7],
+            nadam: [0.0; NAdam::DEFAULT.state_len(N)],
+            nadam_scalars: NAdamScalars { mu_product: 1.0 },
+            steps: [0; 8],
         }
     }
 }
@@ -86,6 +93,8 @@ pub fn train_step(b: &mut Buffers, p: &mut [f32; N], g: &[f32; N], pb: &mut [bf1
     SF.step_with(&sc, &mut b.steps[4], pb, gb, &mut b.sf)?;
     Adafactor::DEFAULT.step(&mut b.steps[5], &SHAPE, p, g, &mut b.adafactor, &mut b.adafactor_work)?;
     MUON.step(&mut b.steps[6], &SHAPE, pb, gb, &mut b.muon, &mut b.muon_work)?;
+    let sc = NAdam::DEFAULT.begin_step(&mut ());
+    NAdam::DEFAULT.step_tensor_with(&sc, &mut b.steps[7], &mut b.nadam_scalars, p, g, &mut b.nadam)?;
     Ok(())
 }
 

@@ -5,8 +5,9 @@ use crate::error::Error;
 use crate::lanes::Real;
 use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, RmsProp, Rule, Sgd, Visit};
 
-/// Any rule without a per-group schedule, chosen at run time (the base optimizer a
-/// [`ScheduleFreeWrapper`](crate::rules::ScheduleFreeWrapper) built from a config wraps).
+/// Any rule without a per-group schedule or per-tensor scalars, chosen at run time (the base
+/// optimizer a [`ScheduleFreeWrapper`](crate::rules::ScheduleFreeWrapper) built from a config
+/// wraps).
 ///
 /// The choice is a `match` once per tensor update, outside every loop: each variant runs its own
 /// monomorphic kernel.

@@ -36,9 +36,11 @@ pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 pub mod adamw;
+pub mod asgd;
 pub mod base;
 pub mod lion;
 pub mod muon;
+pub mod nadam;
 pub mod rmsprop;
 pub mod schedule_free;
 pub mod sgd;
@@ -50,9 +52,11 @@ pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamax::Adamax;
 pub use adamw::AdamW;
+pub use asgd::{Asgd, AsgdScalars};
 pub use base::BaseRule;
 pub use lion::Lion;
 pub use muon::{AdjustLr, Muon};
+pub use nadam::{NAdam, NAdamScalars};
 pub use rmsprop::RmsProp;
 pub use schedule_free::{
     AdamWScheduleFree, AdamWScheduleFreePaper, AdamWScheduleFreeReference, RAdamScheduleFree,
@@ -67,6 +71,8 @@ pub(crate) mod sealed {
     impl Sealed for super::Adam {}
     impl Sealed for super::AdamW {}
     impl Sealed for super::Lion {}
+    impl Sealed for super::NAdam {}
+    impl Sealed for super::Asgd {}
     impl Sealed for super::BaseRule {}
     impl Sealed for super::SgdScheduleFree {}
     impl Sealed for super::SgdScheduleFreeReference {}
@@ -547,6 +553,25 @@ impl<C: Real> Lerp<C> {
             b - (b - a) * V::splat(self.one_minus_w)
         }
     }
+}
+
+/// torch's `_multi_tensor_*` paths refuse autograd (`AssertionError: _foreach ops don't support
+/// autograd`, raised at the first step on every device): `foreach=True` with
+/// `differentiable=True` is a configuration torch never runs.
+#[inline]
+pub(crate) fn check_foreach_differentiable(
+    foreach: Option<bool>,
+    differentiable: bool,
+) -> Result<(), Error> {
+    if foreach == Some(true) && differentiable {
+        return Err(Error::Conflict {
+            key: "foreach",
+            reason: "`foreach` does not support `differentiable` (torch: \"_foreach ops don't \
+                     support autograd\")",
+            group: None,
+        });
+    }
+    Ok(())
 }
 
 /// `x · (1 − lr·λ)`: decoupled weight decay with its factor computed once per step in f64.

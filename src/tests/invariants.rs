@@ -4,7 +4,7 @@ use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use crate::element::Element;
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, RmsProp, Rule, Sgd};
+use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Adamax, Asgd, Lion, NAdam, RmsProp, Rule, Sgd};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::vec;
@@ -158,6 +158,22 @@ proptest! {
     fn lr_zero_leaves_params_unchanged_rmsprop_f64(c in lr_zero_case::<_, f64>(strategies::rmsprop(false))) {
         lr_zero(c)?;
     }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_nadam_f64(c in lr_zero_case::<_, f64>(strategies::nadam(false))) {
+        lr_zero(c)?;
+    }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_nadam_bf16(c in lr_zero_case::<_, bf16>(strategies::nadam(false))) {
+        lr_zero(c)?;
+    }
+    // ASGD: η = lr / (…)^α = 0 from the first step on (a tensor restored at a later step keeps
+    // the η it was saved with, so the cases start at step 1 here).
+    #[test]
+    fn lr_zero_leaves_params_unchanged_asgd(
+        c in lr_zero_case::<_, f32>(strategies::asgd()).prop_map(|mut c| { c.step = 1; c })
+    ) {
+        lr_zero(c)?;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,6 +297,15 @@ proptest! {
     ) {
         zero_grad(c)?;
     }
+    #[test]
+    fn zero_grad_zero_state_leaves_params_unchanged_nadam(
+        c in strategies::case::<_, bf16, f32>(
+            strategies::nadam(false).prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        zero_grad(c)?;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,6 +381,20 @@ proptest! {
     #[test]
     fn second_moment_stays_nonnegative_adam_f32_bf16_state(
         c in strategies::case::<_, f32, bf16>(strategies::adam(false), 3, Values::Finite, Values::Finite),
+        zero_state in any::<bool>(),
+    ) {
+        v_nonnegative(c, zero_state)?;
+    }
+    #[test]
+    fn second_moment_stays_nonnegative_nadam_f64(
+        c in strategies::case::<_, f64, f64>(strategies::nadam(false), 3, Values::Finite, Values::Finite),
+        zero_state in any::<bool>(),
+    ) {
+        v_nonnegative(c, zero_state)?;
+    }
+    #[test]
+    fn second_moment_stays_nonnegative_nadam_f32_bf16_state(
+        c in strategies::case::<_, f32, bf16>(strategies::nadam(false), 3, Values::Finite, Values::Finite),
         zero_state in any::<bool>(),
     ) {
         v_nonnegative(c, zero_state)?;
@@ -724,6 +763,204 @@ proptest! {
     ) {
         independent_of_slicing(c, cut)?;
     }
+    #[test]
+    fn elementwise_independent_of_slicing_nadam_f32(
+        c in strategies::case::<_, f32, f32>(strategies::nadam(true), 2, Values::Any, Values::Any),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        independent_of_slicing(c, cut)?;
+    }
+    #[test]
+    fn elementwise_independent_of_slicing_asgd_bf16(
+        c in strategies::case::<_, bf16, f32>(strategies::asgd(), 2, Values::Any, Values::Any),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        independent_of_slicing(c, cut)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused == composed for NAdam, bitwise: decoupled decay is `θ ← θ·fl(1 − lr·λ)` in the
+// compute type followed by the rule's step without decay (f32 and f64 parameters, where storing
+// the decayed θ rounds nothing).
+
+fn decoupled_is_decay_then_step<R, P>(
+    case: Case<R, P, P>,
+    without_decay: R,
+    factor: f64,
+) -> Result<(), TestCaseError>
+where
+    R: Rule<Schedule = ()>,
+    P: TestElement<Compute = P> + Real,
+{
+    let factor = P::of_f64(factor);
+    let (mut p_fused, mut s_fused) = (case.p.clone(), case.state.clone());
+    let (mut p_comp, mut s_comp) = (case.p.clone(), case.state.clone());
+    let (mut t_fused, mut t_comp) = (case.step - 1, case.step - 1);
+    let (mut ts_fused, mut ts_comp) = (R::TensorState::default(), R::TensorState::default());
+    for g in &case.grads {
+        let sc = case.rule.begin_step(&mut ());
+        prop_assert!(
+            case.rule
+                .step_tensor_with(
+                    &sc,
+                    &mut t_fused,
+                    &mut ts_fused,
+                    &mut p_fused,
+                    g,
+                    &mut s_fused
+                )
+                .is_ok()
+        );
+        for x in &mut p_comp {
+            *x = *x * factor; // param.mul_(1 - lr * weight_decay)
+        }
+        let sc = without_decay.begin_step(&mut ());
+        prop_assert!(
+            without_decay
+                .step_tensor_with(&sc, &mut t_comp, &mut ts_comp, &mut p_comp, g, &mut s_comp)
+                .is_ok()
+        );
+        same_bits("param", &p_fused, &p_comp)?;
+        same_bits("state", &s_fused, &s_comp)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn nadam_decoupled_equals_decay_then_nadam_f64(
+        c in strategies::case::<_, f64, f64>(
+            strategies::nadam(true).prop_map(|r| NAdam { decoupled_weight_decay: true, ..r }),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        let plain = NAdam { weight_decay: 0.0, ..c.rule.clone() };
+        let factor = 1.0 - c.rule.lr * c.rule.weight_decay;
+        decoupled_is_decay_then_step(c, plain, factor)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-tensor scalars: NAdam's mu_product is the product of the momentum schedule over the
+// tensor's own updates; ASGD's eta and mu follow torch's schedule with a one-update lag. Checked
+// through the optimizer layer, where tensors get gradients at different steps.
+
+#[test]
+fn nadam_mu_product_is_the_product_over_the_tensors_own_updates() {
+    use crate::optim::Optimizer;
+    use crate::{Config, ParamGroup};
+    let h = NAdam {
+        lr: 0.01,
+        momentum_decay: 0.1,
+        ..NAdam::DEFAULT
+    };
+    let config = Config::new("NAdam")
+        .set("lr", 0.01)
+        .set("momentum_decay", 0.1);
+    let mut opt = Optimizer::<f64>::build(&[ParamGroup::new([[3], [3]])], &config).unwrap();
+    let mut params = vec![vec![1.0; 3], vec![1.0; 3]];
+    // Tensor 1 skips its first two steps: its mu_product restarts from its own first update.
+    let mut last = [(0u64, 1.0f64); 2];
+    for k in 0..5 {
+        let grads = [Some(vec![0.1; 3]), (k >= 2).then(|| vec![-0.2; 3])];
+        opt.step(&mut params, &grads).unwrap();
+        for (i, g) in grads.iter().enumerate() {
+            if g.is_some() {
+                let t = last[i].0 + 1;
+                let mu = h.betas.0 * (1.0 - 0.5 * 0.96f64.powf(t as f64 * h.momentum_decay));
+                last[i] = (t, last[i].1 * mu);
+            }
+        }
+    }
+    let Optimizer::NAdam(o) = &opt else {
+        unreachable!()
+    };
+    for (i, (t, product)) in last.iter().enumerate() {
+        assert_eq!(opt.tensor_step(i), Some(*t));
+        assert_eq!(
+            o.tensor_state(i).map(|s| s.mu_product.to_bits()),
+            Some(product.to_bits())
+        );
+    }
+}
+
+#[test]
+fn asgd_eta_and_mu_lag_one_update_behind_lr_and_step() {
+    use crate::optim::Optimizer;
+    use crate::{Config, ParamGroup};
+    let (lambd, alpha, t0) = (0.1, 0.5, 1.5);
+    let config = Config::new("ASGD")
+        .set("lr", 0.1)
+        .set("lambd", lambd)
+        .set("alpha", alpha)
+        .set("t0", t0);
+    let mut opt = Optimizer::<f64>::build(&[ParamGroup::new([[2]])], &config).unwrap();
+    let mut params = vec![vec![1.0, -1.0]];
+    let g = [Some(vec![0.5, 0.25])];
+    let lrs = [0.1, 0.05, 0.05, 0.02, 0.02];
+    let (mut p, mut ax) = ([1.0f64, -1.0], [0.0f64; 2]);
+    let (mut eta, mut mu) = (0.1f64, 1.0f64); // torch's initial state: eta = lr, mu = 1
+    for (k, &lr) in lrs.iter().enumerate() {
+        opt.set_lr(0, lr).unwrap();
+        opt.step(&mut params, &g).unwrap();
+        let t = (k + 1) as f64;
+        for (i, gi) in [0.5, 0.25].into_iter().enumerate() {
+            p[i] *= 1.0 - lambd * eta;
+            p[i] += -eta * gi;
+            ax[i] = if mu != 1.0 {
+                ax[i] + (p[i] - ax[i]) * mu
+            } else {
+                p[i]
+            };
+        }
+        eta = lr / (1.0 + lambd * lr * t).powf(alpha);
+        mu = 1.0 / f64::max(1.0, t - t0);
+        assert_eq!(params[0], p, "step {t}");
+        assert_eq!(opt.state(0).unwrap(), ax, "ax after step {t}");
+        let Optimizer::Asgd(o) = &opt else {
+            unreachable!()
+        };
+        let s = o.tensor_state(0).unwrap();
+        assert_eq!((s.eta, s.mu), (eta, mu), "step {t}");
+    }
+    assert!(mu < 1.0, "the averaging branch was reached");
+}
+
+// ---------------------------------------------------------------------------------------------
+// ASGD: while μ = 1 (t ≤ t0 + 1), ax is a copy of the parameters, bit for bit.
+
+fn asgd_ax_copies<P: TestElement<DefaultState = P>>(
+    case: Case<Asgd, P, P>,
+) -> Result<(), TestCaseError> {
+    run(&case, case.state.clone(), |_, after, ax| {
+        same_bits("ax", after, ax)
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn asgd_ax_is_the_params_before_t0_f32(
+        c in strategies::case::<_, f32, f32>(
+            strategies::asgd().prop_map(|r| Asgd { t0: 1e30, ..r }),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        asgd_ax_copies(c)?;
+    }
+    #[test]
+    fn asgd_ax_is_the_params_before_t0_f64(
+        c in strategies::case::<_, f64, f64>(
+            strategies::asgd().prop_map(|r| Asgd { t0: 1e30, ..r }),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        asgd_ax_copies(c)?;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -776,6 +1013,10 @@ fn state_len_is_slots_times_n() {
         assert_eq!(Adadelta::DEFAULT.state_len(n), 2 * n);
         assert_eq!(Rule::state_len(&Adamax::DEFAULT, n), 2 * n);
         assert_eq!(Adamax::DEFAULT.state_len(n), 2 * n);
+        assert_eq!(Rule::state_len(&NAdam::DEFAULT, n), 2 * n);
+        assert_eq!(NAdam::DEFAULT.state_len(n), 2 * n);
+        assert_eq!(Rule::state_len(&Asgd::DEFAULT, n), n);
+        assert_eq!(Asgd::DEFAULT.state_len(n), n);
     }
 }
 

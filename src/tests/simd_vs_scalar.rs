@@ -109,6 +109,16 @@ simd_vs_scalar! {
     simd_matches_scalar_bitwise_lion_f16: strategies::lion(), f16, f32;
     simd_matches_scalar_bitwise_lion_bf16: strategies::lion(), bf16, f32;
     simd_matches_scalar_bitwise_lion_f32_bf16_state: strategies::lion(), f32, bf16;
+    simd_matches_scalar_bitwise_nadam_f64: strategies::nadam(true), f64, f64;
+    simd_matches_scalar_bitwise_nadam_f32: strategies::nadam(true), f32, f32;
+    simd_matches_scalar_bitwise_nadam_f16: strategies::nadam(true), f16, f32;
+    simd_matches_scalar_bitwise_nadam_bf16: strategies::nadam(true), bf16, f32;
+    simd_matches_scalar_bitwise_nadam_f32_bf16_state: strategies::nadam(true), f32, bf16;
+    simd_matches_scalar_bitwise_asgd_f64: strategies::asgd(), f64, f64;
+    simd_matches_scalar_bitwise_asgd_f32: strategies::asgd(), f32, f32;
+    simd_matches_scalar_bitwise_asgd_f16: strategies::asgd(), f16, f32;
+    simd_matches_scalar_bitwise_asgd_bf16: strategies::asgd(), bf16, f32;
+    simd_matches_scalar_bitwise_asgd_f32_bf16_state: strategies::asgd(), f32, bf16;
     simd_matches_scalar_bitwise_sgd_schedule_free_f64: strategies::sgd_schedule_free(), f64, f64;
     simd_matches_scalar_bitwise_sgd_schedule_free_bf16: strategies::sgd_schedule_free(), bf16, f32;
     simd_matches_scalar_bitwise_adamw_schedule_free_f64: strategies::adamw_schedule_free(), f64, f64;

@@ -3,8 +3,8 @@
 
 use crate::element::Element;
 use crate::rules::{
-    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Lion,
-    RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Asgd,
+    Lion, NAdam, RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
 };
 use half::{bf16, f16};
 use proptest::prelude::*;
@@ -413,6 +413,55 @@ pub fn adamw(allow_zero_eps: bool) -> impl Strategy<Value = AdamW> {
         })
 }
 
+/// `torch.optim.NAdam` settings: L2 or decoupled decay (or none), `maximize`, Adam's β's, and
+/// momentum decays 0 (constant μ), torch's default and large ones.
+pub fn nadam(allow_zero_eps: bool) -> impl Strategy<Value = NAdam> {
+    (
+        (lr(), adam_betas(), eps(allow_zero_eps), weight_decay()),
+        prop_oneof![Just(4e-3), Just(0.0), Just(0.1), 0.0f64..0.5],
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |((lr, betas, eps, weight_decay), momentum_decay, decoupled_weight_decay, maximize)| {
+                valid(NAdam {
+                    lr,
+                    betas,
+                    eps,
+                    weight_decay,
+                    momentum_decay,
+                    decoupled_weight_decay,
+                    maximize,
+                    ..NAdam::DEFAULT
+                })
+            },
+        )
+}
+
+/// `torch.optim.ASGD` settings: λ 0 (no decay factor) or not, α 0 (constant η) to 2, `t0` large
+/// (ax copies θ), 0 or fractional (ax averages from the first steps), L2 decay, `maximize`.
+pub fn asgd() -> impl Strategy<Value = Asgd> {
+    (
+        lr(),
+        prop_oneof![Just(1e-4), Just(0.0), Just(1e-2), 0.0f64..0.1],
+        prop_oneof![Just(0.75), Just(0.0), Just(1.0), 0.0f64..2.0],
+        prop_oneof![Just(1e6), Just(0.0), Just(2.5), 0.0f64..10.0],
+        weight_decay(),
+        any::<bool>(),
+    )
+        .prop_map(|(lr, lambd, alpha, t0, weight_decay, maximize)| {
+            valid(Asgd {
+                lr,
+                lambd,
+                alpha,
+                t0,
+                weight_decay,
+                maximize,
+                ..Asgd::DEFAULT
+            })
+        })
+}
+
 /// lion-pytorch settings: β's including 0 and 1, weight decay 0 or not, `decoupled_weight_decay`
 /// with a constructor lr between 1 and 10 times the current lr (a scheduler lowers lr).
 pub fn lion() -> impl Strategy<Value = Lion> {
@@ -731,6 +780,16 @@ impl Reachable for Adamax {
         s[1] = s[1].abs();
     }
 }
+
+impl Reachable for NAdam {
+    /// `exp_avg_sq ≥ 0`.
+    fn reachable(&self, s: &mut [f64; 3]) {
+        s[1] = s[1].abs();
+    }
+}
+
+/// Any `ax` is reachable.
+impl Reachable for Asgd {}
 
 /// Makes every element of a generated state (`rule.slots() × n`, slot-major) reachable.
 pub fn make_reachable<R: Reachable, S: TestElement>(rule: &R, state: &mut [S], n: usize) {

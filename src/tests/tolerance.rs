@@ -35,7 +35,7 @@
 //! rounding of the compute type. Rounding a result to f16 adds up to 2⁻²⁵
 //! absolutely in f16's subnormal range; [`store`] counts that.
 
-use crate::rules::{Adadelta, Adagrad, Adam, Adamax, Lion, RmsProp, Sgd};
+use crate::rules::{Adadelta, Adagrad, Adam, Adamax, Asgd, Lion, NAdam, RmsProp, Sgd};
 
 /// Unit roundoff of f64, for the reference's own roundings.
 pub const U64: f64 = f64::EPSILON / 2.0;
@@ -474,6 +474,151 @@ pub fn adamax(h: &Adamax, step: u64, p: f64, g: f64, m: f64, v: f64, u: f64) -> 
     Bound {
         p: u * p1.abs() + quotient_err(n / v1, v1, e_n, e_v, u),
         state: [e_m, e_v, 0.0],
+        ..Bound::default()
+    }
+}
+
+/// The decay, L2 and moment terms Adam and NAdam share: returns
+/// `(θ₁, e_θ₁, g₂, e_g, m', e_m, v', e_v)` as in [`adam`]'s table.
+#[allow(clippy::too_many_arguments)] // one element's inputs, spelled out
+fn adam_moments(
+    lr: f64,
+    (beta1, beta2): (f64, f64),
+    weight_decay: f64,
+    decoupled: bool,
+    maximize: bool,
+    p: f64,
+    g: f64,
+    m: f64,
+    v: f64,
+    u: f64,
+) -> [f64; 8] {
+    let g1 = if maximize { -g } else { g };
+    let (p1, e_p1, g2, e_g) = if weight_decay == 0.0 {
+        (p, 0.0, g1, 0.0)
+    } else if decoupled {
+        let p1 = p * (1.0 - lr * weight_decay);
+        (p1, 2.0 * u * p1.abs(), g1, 0.0)
+    } else {
+        let g2 = g1 + weight_decay * p;
+        (p, 0.0, g2, u * (2.0 * (weight_decay * p).abs() + g2.abs()))
+    };
+    let w = 1.0 - beta1;
+    let m1 = super::reference::lerp(m, g2, w);
+    let e_m = u * (2.0 * (g2 - m).abs() + m1.abs()) + w * e_g;
+    let v1 = beta2 * v + (1.0 - beta2) * g2 * g2;
+    let e_v = u * (2.0 * (beta2 * v).abs() + 3.0 * (1.0 - beta2) * g2 * g2 + v1.abs())
+        + 2.0 * (1.0 - beta2) * g2.abs() * e_g
+        + (1.0 - beta2) * e_g * e_g;
+    [p1, e_p1, g2, e_g, m1, e_m, v1, e_v]
+}
+
+/// NAdam, one element: `p`, `g`, `m`, `v` before the step; `mu_product` after this step's `μₜ`.
+///
+/// ```text
+/// θ₁, g₂, m', v'     as Adam (decay, L2, lerp, second moment)
+/// q = v' / bc₂       roundings: bc₂, the quotient                    e_q = 2u·q + e_v/bc₂
+/// D = √q + ε         roundings: √, ε, the sum                        e_D = u(ε + D) + e_√q
+/// A = (c₁·g₂) / D    roundings: c₁, the product; the quotient        e_A = quotient(2u|c₁g₂| + |c₁|e_g)
+/// θ₂ = θ₁ + A        rounding of the sum                             e_θ₂ = u|θ₂| + e_θ₁ + e_A
+/// B = (c₂·m') / D    as A                                            e_B = quotient(2u|c₂m'| + |c₂|e_m)
+/// θ' = θ₂ + B        rounding of the sum                             e_θ = u|θ'| + e_θ₂ + e_B
+/// ```
+#[allow(clippy::too_many_arguments)] // one element's full state, spelled out
+pub fn nadam(
+    h: &NAdam,
+    step: u64,
+    p: f64,
+    g: f64,
+    m: f64,
+    v: f64,
+    mu_product: f64,
+    u: f64,
+) -> Bound {
+    let (beta1, beta2) = h.betas;
+    let t = step as f64;
+    let bc2 = 1.0 - beta2.powf(t);
+    let mu = beta1 * (1.0 - 0.5 * 0.96f64.powf(t * h.momentum_decay));
+    let mu_next = beta1 * (1.0 - 0.5 * 0.96f64.powf((t + 1.0) * h.momentum_decay));
+    let c1 = -h.lr * (1.0 - mu) / (1.0 - mu_product);
+    let c2 = (-h.lr * mu_next) / (1.0 - mu_product * mu_next);
+    let [p1, e_p1, g2, e_g, m1, e_m, v1, e_v] = adam_moments(
+        h.lr,
+        h.betas,
+        h.weight_decay,
+        h.decoupled_weight_decay,
+        h.maximize,
+        p,
+        g,
+        m,
+        v,
+        u,
+    );
+    let q = v1 / bc2;
+    let e_q = 2.0 * u * q + e_v / bc2;
+    let r = q.sqrt();
+    let den = r + h.eps;
+    let e_den = u * (h.eps + den) + sqrt_err(r, e_q, u);
+    let a = c1 * g2 / den;
+    let e_a = quotient_err(
+        a.abs(),
+        den,
+        2.0 * u * (c1 * g2).abs() + c1.abs() * e_g,
+        e_den,
+        u,
+    );
+    let p2 = p1 + a;
+    let e_p2 = u * p2.abs() + e_p1 + e_a;
+    let b = c2 * m1 / den;
+    let e_b = quotient_err(
+        b.abs(),
+        den,
+        2.0 * u * (c2 * m1).abs() + c2.abs() * e_m,
+        e_den,
+        u,
+    );
+    let p_new = p2 + b;
+    Bound {
+        p: u * p_new.abs() + e_p2 + e_b,
+        state: [e_m, e_v, 0.0],
+        ..Bound::default()
+    }
+}
+
+/// ASGD, one element: `p`, `g`, `ax` before the step; `eta`, `mu` of this step.
+///
+/// ```text
+/// g₂ = ±g + λ_wd·θ     roundings: λ_wd, the product, the sum           e_g = u(2|λ_wd·θ| + |g₂|)
+/// θ₁ = θ·(1 − λη)      roundings: the factor, the product              e_θ₁ = 2u|θ₁|
+/// θ' = θ₁ + (−η)·g₂    roundings: η, the product, the sum              e_θ = u(2|ηg₂| + |θ'|) + e_θ₁ + η·e_g
+/// ax' = θ'             (μ = 1: a copy)                                 e_ax = e_θ
+/// ax' = ax + (θ' − ax)·μ  roundings: the difference, μ, the product, the sum (and the choice of
+///      formula when μ rounds to 1 in the compute type: at most u|θ' − ax| more)
+///                      e_ax = u(|θ' − ax|(1 + 3μ) + |ax'|) + μ·e_θ + u|θ' − ax|
+/// ```
+#[allow(clippy::too_many_arguments)] // one element's full state, spelled out
+pub fn asgd(h: &Asgd, p: f64, g: f64, ax: f64, eta: f64, mu: f64, u: f64) -> Bound {
+    let g1 = if h.maximize { -g } else { g };
+    let (g2, e_g) = if h.weight_decay != 0.0 {
+        let g2 = g1 + h.weight_decay * p;
+        (g2, u * (2.0 * (h.weight_decay * p).abs() + g2.abs()))
+    } else {
+        (g1, 0.0)
+    };
+    let p1 = p * (1.0 - h.lambd * eta);
+    let e_p1 = 2.0 * u * p1.abs();
+    let p2 = p1 - eta * g2;
+    let e_p2 = u * (2.0 * (eta * g2).abs() + p2.abs()) + e_p1 + eta * e_g;
+    let e_ax = if mu == 1.0 {
+        e_p2
+    } else {
+        let d = (p2 - ax).abs();
+        let ax1 = ax + (p2 - ax) * mu;
+        u * (d * (1.0 + 3.0 * mu) + ax1.abs()) + mu * e_p2 + u * d
+    };
+    Bound {
+        p: e_p2,
+        state: [e_ax, 0.0, 0.0],
         ..Bound::default()
     }
 }

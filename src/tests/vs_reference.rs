@@ -14,12 +14,15 @@
 //!   state): the f32 bound plus one rounding to the storage type.
 
 use super::reference::{
-    adadelta_step, adagrad_step, adam_step, adamax_step, adamw_step, lion_step, rmsprop_step,
-    sgd_step,
+    adadelta_step, adagrad_step, adam_step, adamax_step, adamw_step, asgd_step, lion_step,
+    nadam_step, rmsprop_step, sgd_step,
 };
 use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use super::tolerance::{self, Bound, MARGIN, U64};
-use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, RmsProp, Sgd};
+use crate::rules::{
+    Adadelta, Adagrad, Adam, AdamW, Adamax, Asgd, AsgdScalars, Lion, NAdam, NAdamScalars, RmsProp,
+    Sgd,
+};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::format;
@@ -28,17 +31,50 @@ use std::vec::Vec;
 
 /// A rule with its reference loop and its error bound, on the crate's slot-major state layout.
 trait Checked: Reachable {
-    /// One reference step; `state` is `slots × n`, slot-major.
-    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]);
-    /// The bound of one element with unit roundoff `u`; `s` is the element's state, by slot.
-    fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound;
+    /// One reference step; `state` is `slots × n`, slot-major; `scalars` are the tensor's
+    /// per-tensor scalars as the reference keeps them (NAdam: `mu_product`; ASGD: `eta`, `mu`).
+    fn reference(
+        &self,
+        step: u64,
+        p: &mut [f64],
+        g: &[f64],
+        state: &mut [f64],
+        scalars: &mut [f64; 2],
+    );
+    /// The bound of one element with unit roundoff `u`; `s` is the element's state, by slot,
+    /// `scalars` the per-tensor scalars before the step and `after` after it.
+    #[allow(clippy::too_many_arguments)] // one element's full state, spelled out
+    fn bound(
+        &self,
+        step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        scalars: [f64; 2],
+        after: [f64; 2],
+        u: f64,
+    ) -> Bound;
+    /// The per-tensor scalars a case starts from (a tensor restored after an arbitrary number of
+    /// steps), for the reference and as the kernel's [`Rule::TensorState`].
+    fn start(&self) -> ([f64; 2], Self::TensorState) {
+        ([0.0; 2], Self::TensorState::default())
+    }
 }
 
 impl Checked for Sgd {
-    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64], _: &mut [f64; 2]) {
         sgd_step(self, step, p, g, state);
     }
-    fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+    fn bound(
+        &self,
+        step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
         tolerance::sgd(self, step, p, g, s[0], u)
     }
 }
@@ -50,30 +86,57 @@ fn split3(state: &mut [f64], n: usize) -> (&mut [f64], &mut [f64], &mut [f64]) {
 }
 
 impl Checked for Adam {
-    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64], _: &mut [f64; 2]) {
         let (m, v, vmax) = split3(state, p.len());
         adam_step(self, step, p, g, m, v, vmax);
     }
-    fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+    fn bound(
+        &self,
+        step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
         tolerance::adam(self, step, p, g, s[0], s[1], s[2], u)
     }
 }
 
 impl Checked for AdamW {
-    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64], _: &mut [f64; 2]) {
         let (m, v, vmax) = split3(state, p.len());
         adamw_step(self, step, p, g, m, v, vmax);
     }
-    fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+    fn bound(
+        &self,
+        step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
         tolerance::adam(&self.to_adam(), step, p, g, s[0], s[1], s[2], u)
     }
 }
 
 impl Checked for Lion {
-    fn reference(&self, _step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+    fn reference(&self, _step: u64, p: &mut [f64], g: &[f64], state: &mut [f64], _: &mut [f64; 2]) {
         lion_step(self, p, g, state);
     }
-    fn bound(&self, _step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+    fn bound(
+        &self,
+        _step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
         tolerance::lion(self, p, g, s[0], u)
     }
 }
@@ -91,11 +154,20 @@ fn rmsprop_slots<'a>(
 }
 
 impl Checked for RmsProp {
-    fn reference(&self, _step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+    fn reference(&self, _step: u64, p: &mut [f64], g: &[f64], state: &mut [f64], _: &mut [f64; 2]) {
         let (v, b, ga) = rmsprop_slots(self, state, p.len());
         rmsprop_step(self, p, g, v, b, ga);
     }
-    fn bound(&self, _step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+    fn bound(
+        &self,
+        _step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
         let (b, ga) = match (self.momentum > 0.0, self.centered) {
             (true, true) => (s[1], s[2]),
             (true, false) => (s[1], 0.0),
@@ -107,31 +179,121 @@ impl Checked for RmsProp {
 }
 
 impl Checked for Adagrad {
-    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64], _: &mut [f64; 2]) {
         adagrad_step(self, step, p, g, state);
     }
-    fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+    fn bound(
+        &self,
+        step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
         tolerance::adagrad(self, step, p, g, s[0], u)
     }
 }
 
 impl Checked for Adadelta {
-    fn reference(&self, _step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+    fn reference(&self, _step: u64, p: &mut [f64], g: &[f64], state: &mut [f64], _: &mut [f64; 2]) {
         let (v, a) = state.split_at_mut(p.len());
         adadelta_step(self, p, g, v, a);
     }
-    fn bound(&self, _step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+    fn bound(
+        &self,
+        _step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
         tolerance::adadelta(self, p, g, s[0], s[1], u)
     }
 }
 
 impl Checked for Adamax {
-    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64]) {
+    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64], _: &mut [f64; 2]) {
         let (m, u) = state.split_at_mut(p.len());
         adamax_step(self, step, p, g, m, u);
     }
-    fn bound(&self, step: u64, p: f64, g: f64, s: [f64; 3], u: f64) -> Bound {
+    fn bound(
+        &self,
+        step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
         tolerance::adamax(self, step, p, g, s[0], s[1], u)
+    }
+}
+
+impl Checked for NAdam {
+    fn reference(
+        &self,
+        step: u64,
+        p: &mut [f64],
+        g: &[f64],
+        state: &mut [f64],
+        scalars: &mut [f64; 2],
+    ) {
+        let (m, v) = state.split_at_mut(p.len());
+        nadam_step(self, step, p, g, m, v, &mut scalars[0]);
+    }
+    fn bound(
+        &self,
+        step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        after: [f64; 2],
+        u: f64,
+    ) -> Bound {
+        tolerance::nadam(self, step, p, g, s[0], s[1], after[0], u)
+    }
+    /// A product of a few momentum factors (as after some steps), not 1.
+    fn start(&self) -> ([f64; 2], NAdamScalars) {
+        let mu_product = 0.5 * self.betas.0;
+        ([mu_product, 0.0], NAdamScalars { mu_product })
+    }
+}
+
+impl Checked for Asgd {
+    fn reference(
+        &self,
+        step: u64,
+        p: &mut [f64],
+        g: &[f64],
+        state: &mut [f64],
+        scalars: &mut [f64; 2],
+    ) {
+        let [eta, mu] = scalars;
+        asgd_step(self, step, p, g, state, eta, mu);
+    }
+    fn bound(
+        &self,
+        step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        before: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
+        let [eta, mu] = if step == 1 { [self.lr, 1.0] } else { before };
+        tolerance::asgd(self, p, g, s[0], eta, mu, u)
+    }
+    /// `eta` and `mu` as after some steps (`mu ≠ 1`: the averaging branch from the start).
+    fn start(&self) -> ([f64; 2], AsgdScalars) {
+        let (eta, mu) = (0.5 * self.lr, 0.25);
+        ([eta, mu], AsgdScalars { eta, mu })
     }
 }
 
@@ -211,24 +373,19 @@ where
     }
     strategies::make_reachable(&case.rule, &mut state, n);
     let mut worst = Worst::default();
+    let (mut scalars, mut tensor_state) = case.rule.start();
     for (j, g) in case.grads.iter().enumerate() {
         let t = case.step_of(j);
         let (p0, g0, s0) = (widen(&p), widen(g), widen(&state));
         let (mut pr, mut sr) = (p0.clone(), s0.clone());
-        case.rule.reference(t, &mut pr, &g0, &mut sr);
+        let before = scalars;
+        case.rule.reference(t, &mut pr, &g0, &mut sr, &mut scalars);
 
         let mut counter = t - 1;
         let sc = case.rule.begin_step(&mut Default::default());
         prop_assert!(
             case.rule
-                .step_tensor_with(
-                    &sc,
-                    &mut counter,
-                    &mut Default::default(),
-                    &mut p,
-                    g,
-                    &mut state
-                )
+                .step_tensor_with(&sc, &mut counter, &mut tensor_state, &mut p, g, &mut state)
                 .is_ok()
         );
         prop_assert_eq!(counter, t);
@@ -237,8 +394,8 @@ where
             let s: [f64; 3] = core::array::from_fn(|k| if k < slots { s0[k * n + i] } else { 0.0 });
             let b = case
                 .rule
-                .bound(t, p0[i], g0[i], s, u)
-                .plus(case.rule.bound(t, p0[i], g0[i], s, U64));
+                .bound(t, p0[i], g0[i], s, before, scalars, u)
+                .plus(case.rule.bound(t, p0[i], g0[i], s, before, scalars, U64));
             let tie = b.sign_arg_err > 0.0 && b.sign_arg.abs() <= b.sign_arg_err;
             let sign_flip = if tie { 2.0 * case.rule.lr() } else { 0.0 };
             let allowed = MARGIN * (b.p + sign_flip) + tolerance::store(pr[i], P::UNIT, P::TINY, u);
@@ -320,6 +477,14 @@ vs_reference! {
     adamax_f32_bf16_state_matches_reference: strategies::adamax(false), f32, bf16;
     adamax_f16_matches_reference: strategies::adamax(false), f16, f32;
     adamax_bf16_matches_reference: strategies::adamax(false), bf16, f32;
+    nadam_f64_matches_reference: strategies::nadam(false), f64, f64;
+    nadam_f32_matches_reference: strategies::nadam(false), f32, f32;
+    nadam_f32_bf16_state_matches_reference: strategies::nadam(false), f32, bf16;
+    nadam_f16_matches_reference: strategies::nadam(false), f16, f32;
+    asgd_f64_matches_reference: strategies::asgd(), f64, f64;
+    asgd_f32_matches_reference: strategies::asgd(), f32, f32;
+    asgd_f32_bf16_state_matches_reference: strategies::asgd(), f32, bf16;
+    asgd_bf16_matches_reference: strategies::asgd(), bf16, f32;
 }
 
 /// How close the errors come to the bounds: the largest `|kernel − reference| / allowed` over
@@ -377,4 +542,8 @@ fn report_error_to_bound_ratios() {
     report::<Adamax, f64, f64>("Adamax f64", strategies::adamax(false));
     report::<Adamax, f32, f32>("Adamax f32", strategies::adamax(false));
     report::<Adamax, bf16, f32>("Adamax bf16", strategies::adamax(false));
+    report::<NAdam, f64, f64>("NAdam f64", strategies::nadam(false));
+    report::<NAdam, f32, f32>("NAdam f32", strategies::nadam(false));
+    report::<Asgd, f64, f64>("ASGD f64", strategies::asgd());
+    report::<Asgd, f32, f32>("ASGD f32", strategies::asgd());
 }

@@ -15,6 +15,16 @@ Writes
 
 Everything is deterministic (fixed seeds, single thread, pinned
 ATEN_CPU_CAPABILITY), so re-running reproduces the files byte for byte.
+
+NAdam and ASGD (no fused CPU kernel): f64 cases run the
+single-tensor path (foreach=False) under torch.set_default_dtype(torch.float64),
+so that the per-tensor scalars torch keeps as 0-dim tensors of
+`_get_scalar_dtype()` (step; NAdam's mu_product; ASGD's eta and mu) are float64
+like the parameters, not float32 (torch/optim/optimizer.py:221-226). The script
+measures what that changes (the same case under the float32 default) and records
+it in each file's `reference`. f32 cases run torch's default dispatch (no
+foreach/fused keyword: the single-tensor path on CPU; checked bitwise against
+foreach=False) under the float32 default dtype, i.e. with float32 scalars.
 """
 
 import os
@@ -101,6 +111,7 @@ def write_json(path, obj):
 #   lr_sched    {step index: [lr per group]} (applied before that step)
 #   grad_scale  optional per-tensor multiplier for the gradients
 #   zero_grad0  if True, element 0 of tensor 0's gradient at step 0 is exactly 0
+#   steps       number of steps (default N_STEPS)
 #
 # Always: tensor 1 has no gradient at step index 2.
 
@@ -236,14 +247,47 @@ SPECS = [
          groups=G_LR_WD(3e-3, 0.05), late=[], lr_sched={3: [1e-3, 5e-4], 5: [5e-4, 2e-4]}),
     dict(name="lion_betas", opt="Lion", kwargs={"lr": 1e-3, "betas": (0.95, 0.98), "weight_decay": 0.01},
          groups=None, late=[0], lr_sched={3: [5e-4], 5: [2e-4]}),
+
+    # ---------------------------------------------------------------- NAdam
+    dict(name="nadam_default", opt="NAdam", kwargs={"lr": 0.01},
+         groups=None, late=[2], lr_sched={3: [0.005], 5: [0.002]}, zero_grad0=True),
+    dict(name="nadam_l2", opt="NAdam", kwargs={"lr": 0.01, "weight_decay": 0.01},
+         groups=G_LR_WD(0.02, 0.1), late=[1], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]}),
+    dict(name="nadam_decoupled_wd", opt="NAdam",
+         kwargs={"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+         groups=G_LR_WD(0.02, 0.5), late=[], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]}, steps=9),
+    dict(name="nadam_maximize_momentum_decay", opt="NAdam",
+         kwargs={"lr": 0.02, "betas": (0.3, 0.999), "momentum_decay": 0.1, "maximize": True},
+         groups=[([0, 2], {"lr": 0.01}), ([1], {"momentum_decay": 0.0, "betas": (0.9, 0.99)})],
+         late=[0], lr_sched={3: [0.01, 0.005], 5: [0.005, 0.002]}, steps=9),
+    dict(name="nadam_beta1_zero_eps", opt="NAdam",
+         kwargs={"lr": 0.01, "betas": (0.0, 0.9), "eps": 1e-4},
+         groups=None, late=[], lr_sched={3: [0.005]}, grad_scale=[1.0, 1e-3, 1.0]),
+
+    # ---------------------------------------------------------------- ASGD
+    dict(name="asgd_default", opt="ASGD", kwargs={"lr": 0.01},
+         groups=None, late=[2], lr_sched={3: [0.005], 5: [0.002]}, zero_grad0=True),
+    # t0 = 2: mu = 1/(t - 2) from step 4 on, so ax averages.
+    dict(name="asgd_t0_averaging", opt="ASGD",
+         kwargs={"lr": 0.05, "t0": 2.0, "lambd": 1e-2, "alpha": 0.5},
+         groups=G_LR_WD(0.02, 0.01), late=[1], lr_sched={3: [0.01, 0.03], 6: [0.005, 0.01]}, steps=9),
+    dict(name="asgd_wd_maximize", opt="ASGD",
+         kwargs={"lr": 0.05, "weight_decay": 0.01, "maximize": True, "t0": 1.5, "lambd": 0.1, "alpha": 1.0},
+         groups=[([0, 2], {"lr": 0.02, "t0": 0.0}), ([1], {"lambd": 0.0, "alpha": 0.0})],
+         late=[0], lr_sched={3: [0.01, 0.03], 6: [0.005, 0.01]}, steps=8),
+
 ]
+
+# torch.optim classes without a fused CPU kernel: f32 runs the default dispatch, f64 runs under
+# torch.set_default_dtype(torch.float64) (see the module docstring).
+SCALAR_STATE_OPTS = {"NAdam", "ASGD"}
 
 
 TORCH_OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax")
 
 
 def torch_class(opt):
-    if opt in TORCH_OPTIMIZERS:
+    if opt in TORCH_OPTIMIZERS or opt in SCALAR_STATE_OPTS:
         return getattr(torch.optim, opt)
     if opt == "Lion":
         return lion_pytorch.Lion
@@ -266,7 +310,7 @@ def make_data(spec):
     params = [rng.standard_normal(int(np.prod(s))) for s in SHAPES]
     scale = spec.get("grad_scale", [1.0] * len(SHAPES))
     grads = []
-    for step in range(N_STEPS):
+    for step in range(spec.get("steps", N_STEPS)):
         row = []
         for i, s in enumerate(SHAPES):
             g = rng.standard_normal(int(np.prod(s))) * scale[i]
@@ -283,8 +327,17 @@ def make_data(spec):
 # Running the reference
 # --------------------------------------------------------------------------
 
-def run_reference(spec, kwargs, params_np, grads_np, dtype):
-    """Run the Python optimizer; returns ([params per step], initial torch params, grads as torch)."""
+def run_reference(spec, kwargs, params_np, grads_np, dtype, default_dtype=None):
+    """Run the Python optimizer; returns ([params per step], initial torch params, grads as torch).
+
+    `default_dtype`: torch's default dtype during the run (and so `_get_scalar_dtype()`)."""
+    if default_dtype is not None:
+        saved = torch.get_default_dtype()
+        torch.set_default_dtype(default_dtype)
+        try:
+            return run_reference(spec, kwargs, params_np, grads_np, dtype)
+        finally:
+            torch.set_default_dtype(saved)
     ps = [torch.tensor(p, dtype=torch.float64).to(dtype).reshape(s) for p, s in zip(params_np, SHAPES)]
     init = [p.clone() for p in ps]
     grads = [[None if g is None else torch.tensor(g, dtype=torch.float64).to(dtype).reshape(s)
@@ -295,7 +348,7 @@ def run_reference(spec, kwargs, params_np, grads_np, dtype):
         target = [dict({"params": [ps[i] for i in idx]}, **ov) for idx, ov in spec["groups"]]
     opt = torch_class(spec["opt"])(target, **kwargs)
     out = []
-    for step in range(N_STEPS):
+    for step in range(len(grads)):
         if step in spec["lr_sched"]:
             lrs = spec["lr_sched"][step]
             assert len(lrs) == len(opt.param_groups)
@@ -327,7 +380,7 @@ def build_case(spec, kwargs, dtype_name, init, grads):
         case["param_groups"] = [dict({"params": list(idx)}, **{k: jcfg(v) for k, v in ov.items()})
                                 for idx, ov in spec["groups"]]
     steps = []
-    for step in range(N_STEPS):
+    for step in range(len(grads)):
         st = {"grads": [None if g is None else jvec(g) for g in grads[step]]}
         if step in spec["lr_sched"]:
             st["lr"] = [jcfg(float(v)) for v in spec["lr_sched"][step]]
@@ -342,10 +395,31 @@ def generate_case(spec, dtype_name):
     opt = spec["opt"]
     cls = f"{'lion_pytorch' if opt == 'Lion' else 'torch.optim'}.{opt}"
     kwargs = dict(spec["kwargs"])
+    sanity_default = None
     if opt == "Lion":
         ref = (f"lion-pytorch {LION_VERSION} {cls} (its only CPU path: per-parameter loop "
                f"lion_pytorch.lion_pytorch.update_fn), torch {TORCH_VERSION}, {CAP_NOTE}")
         steps, init, grads = run_reference(spec, kwargs, params_np, grads_np, dtype)
+    elif opt in SCALAR_STATE_OPTS and dtype_name == "f64":
+        kwargs["foreach"] = False
+        steps, init, grads = run_reference(spec, kwargs, params_np, grads_np, dtype, torch.float64)
+        f32_scalars, _, _ = run_reference(spec, kwargs, params_np, grads_np, dtype, torch.float32)
+        effect = max_rel(f32_scalars, steps)
+        ref = (f"torch {TORCH_VERSION} {cls} (single-tensor path, foreach=False), "
+               f"torch.set_default_dtype(torch.float64): step and the per-tensor scalars are float64 "
+               f"0-dim tensors (with the float32 default they are float32, and the parameters "
+               f"differ by up to {effect:.1e} relative), {CAP_NOTE}")
+        sanity_default = torch.float64
+    elif opt in SCALAR_STATE_OPTS:
+        steps, init, grads = run_reference(spec, kwargs, params_np, grads_np, dtype)
+        single, _, _ = run_reference(spec, dict(kwargs, foreach=False), params_np, grads_np, dtype)
+        same = all(torch.equal(a, b) for x, y in zip(steps, single) for a, b in zip(x, y))
+        if not same:
+            raise SystemExit(f"{spec['name']}: default dispatch differs from foreach=False on CPU")
+        ref = (f"torch {TORCH_VERSION} {cls} (default dispatch, no foreach/fused keyword: the "
+               f"single-tensor path on CPU, bitwise equal to foreach=False; float32 default dtype, "
+               f"so step and the per-tensor scalars are float32 0-dim tensors), {CAP_NOTE}")
+        sanity_default = torch.float64
     elif dtype_name == "f64":
         kwargs["foreach"] = False
         ref = f"torch {TORCH_VERSION} {cls} (single-tensor path, foreach=False), {CAP_NOTE}"
@@ -380,7 +454,7 @@ def generate_case(spec, dtype_name):
         sanity_kwargs["foreach"] = False
     init_np = [p.to(torch.float64).reshape(-1).numpy() for p in init]
     grads64 = [[None if g is None else g.to(torch.float64).reshape(-1).numpy() for g in row] for row in grads]
-    ref64, _, _ = run_reference(spec, sanity_kwargs, init_np, grads64, torch.float64)
+    ref64, _, _ = run_reference(spec, sanity_kwargs, init_np, grads64, torch.float64, sanity_default)
     dev = max_rel(steps, ref64)
 
     case = build_case(spec, kwargs, dtype_name, init, grads)
@@ -452,18 +526,41 @@ ERROR_SPECS = [
      {"lr": 0.001, "decoupled_weight_decay": True}, "decoupled_weight_decay"),
     ("lion_unknown_key_maximize", "Lion", {"lr": 1e-4, "maximize": True}, "maximize"),
     ("adam_unknown_key_nesterov", "Adam", {"lr": 0.001, "nesterov": True}, "nesterov"),
+    ("nadam_negative_lr", "NAdam", {"lr": -0.002}, "lr"),
+    ("nadam_negative_eps", "NAdam", {"eps": -1e-8}, "eps"),
+    ("nadam_beta1_one", "NAdam", {"betas": (1.0, 0.999)}, "betas[0]"),
+    ("nadam_beta2_one", "NAdam", {"betas": (0.9, 1.0)}, "betas[1]"),
+    ("nadam_negative_weight_decay", "NAdam", {"weight_decay": -0.01}, "weight_decay"),
+    ("nadam_negative_momentum_decay", "NAdam", {"momentum_decay": -0.004}, "momentum_decay"),
+    ("nadam_unknown_key_amsgrad", "NAdam", {"amsgrad": True}, "amsgrad"),
+    ("nadam_unknown_key_fused", "NAdam", {"fused": True}, "fused"),
+    ("asgd_negative_lr", "ASGD", {"lr": -0.01}, "lr"),
+    ("asgd_negative_lambd", "ASGD", {"lambd": -1e-4}, "lambd"),
+    ("asgd_negative_alpha", "ASGD", {"alpha": -0.75}, "alpha"),
+    ("asgd_negative_weight_decay", "ASGD", {"weight_decay": -0.01}, "weight_decay"),
+    ("asgd_unknown_key_momentum", "ASGD", {"momentum": 0.9}, "momentum"),
+    ("asgd_unknown_key_fused", "ASGD", {"fused": True}, "fused"),
+    # Accepted by the constructors, refused by the foreach path at the first step.
+    ("nadam_foreach_differentiable", "NAdam", {"foreach": True, "differentiable": True}, "foreach"),
+    ("asgd_foreach_differentiable", "ASGD", {"foreach": True, "differentiable": True}, "foreach"),
 ]
 
 
 def generate_error(name, opt, kwargs, key):
+    """The case, if the reference rejects it: in the constructor, or at the case's first step."""
     p = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
     cls = f"{'lion_pytorch' if opt == 'Lion' else 'torch.optim'}.{opt}"
     lib = f"lion-pytorch {LION_VERSION}" if opt == "Lion" else f"torch {TORCH_VERSION}"
+    when = ""
     try:
-        torch_class(opt)([p], **kwargs)
+        o = torch_class(opt)([p], **kwargs)
+        when = " at the first step"
+        p.grad = torch.tensor([0.25, -0.5, 1.0], dtype=torch.float64)
+        o.step()
     except (ValueError, AssertionError, TypeError, RuntimeError) as e:
         msg = str(e).replace("\n", " ").strip()
-        ref = f"{lib} {cls}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) raises {type(e).__name__}"
+        ref = (f"{lib} {cls}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) raises "
+               f"{type(e).__name__}{when}")
         if msg:
             ref += f": {msg}"
     else:

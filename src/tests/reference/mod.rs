@@ -1,7 +1,6 @@
 //! Naive f64 reference loops, one file per rule, written from the equations in the rule docs and
 //! in `/work/shared/reference/OPTIMIZERS.md` (§1.1 Adam/AdamW, §1.2 SGD, §1.3 RMSprop, §1.4
-//! Adagrad, §1.5 Adadelta, §1.6 Adamax,
-//! §4.1 lion-pytorch).
+//! Adagrad, §1.5 Adadelta, §1.6 Adamax, §1.7 NAdam, §1.9 ASGD, §4.1 lion-pytorch).
 //!
 //! They share no code with the crate: hyperparameters are read from the crate's structs, and
 //! everything else is a plain loop over `f64` slices with the reference library's per-tensor step
@@ -16,7 +15,9 @@ mod adadelta;
 mod adagrad;
 mod adam;
 mod adamax;
+mod asgd;
 mod lion;
+mod nadam;
 mod rmsprop;
 mod sgd;
 
@@ -24,7 +25,9 @@ pub use adadelta::adadelta_step;
 pub use adagrad::adagrad_step;
 pub use adam::{adam_step, adamw_step};
 pub use adamax::adamax_step;
+pub use asgd::asgd_step;
 pub use lion::lion_step;
+pub use nadam::nadam_step;
 pub use rmsprop::rmsprop_step;
 pub use sgd::sgd_step;
 
