@@ -9,8 +9,8 @@
 //! ```
 //!
 //! Groups are rule keys (`sgd`, `sgd_momentum`, `adam`, `adamw`, `lion`, `rmsprop`, `adagrad`,
-//! `adadelta`, `adamax`, `nadam`, `asgd` and the schedule-free keys of `examples/throughput.rs`);
-//! benchmark ids are
+//! `adadelta`, `adamax`, `radam`, `rprop`, `nadam`, `asgd` and the schedule-free keys of
+//! `examples/throughput.rs`); benchmark ids are
 //! `{rule}/{dtype}/{what}/{n}` where `what` is
 //! - `step`: [`Rule::step`] (the SIMD path);
 //! - `scalar`: the same update with scalar lanes (`Rule::update_with::<P, S, P::Compute>`), f32 at
@@ -36,7 +36,8 @@ use criterion::{
 };
 use optim_kernels::rules::{
     Adadelta, Adafactor, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Asgd, Lion, Muon, NAdam,
-    RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree, ShapedRule,
+    RAdam, RAdamScheduleFree, RmsProp, Rprop, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    ShapedRule,
 };
 use optim_kernels::{Element, bf16};
 use std::hint::black_box;
@@ -197,6 +198,8 @@ fn rules(c: &mut Criterion) {
     bench_rule(c, "adagrad", &Adagrad::DEFAULT);
     bench_rule(c, "adadelta", &Adadelta::DEFAULT);
     bench_rule(c, "adamax", &Adamax::DEFAULT);
+    bench_rule(c, "radam", &RAdam::DEFAULT);
+    bench_rule(c, "rprop", &Rprop::DEFAULT);
     bench_rule(c, "nadam", &NAdam::DEFAULT);
     let asgd = Asgd {
         t0: 0.0,

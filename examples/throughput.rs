@@ -14,8 +14,8 @@
 
 use optim_kernels::rules::{
     Adadelta, Adafactor, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Asgd, AsgdScalars, Lion,
-    Muon, NAdam, NAdamScalars, RAdamScheduleFree, RmsProp, Rule, Schedule, ScheduleFreeWrapper,
-    Sgd, SgdScheduleFree, ShapedRule,
+    Muon, NAdam, NAdamScalars, RAdam, RAdamScheduleFree, RmsProp, Rprop, Rule, Schedule,
+    ScheduleFreeWrapper, Sgd, SgdScheduleFree, ShapedRule,
 };
 use optim_kernels::{Element, bf16, f16};
 use std::hint::black_box;
@@ -35,6 +35,8 @@ enum AnyRule {
     Adagrad(Adagrad),
     Adadelta(Adadelta),
     Adamax(Adamax),
+    RAdam(RAdam),
+    Rprop(Rprop),
     NAdam(NAdam),
     Asgd(Asgd),
     AdamWScheduleFree(AdamWScheduleFree),
@@ -67,6 +69,8 @@ macro_rules! each {
             AnyRule::Adagrad($r) => $e,
             AnyRule::Adadelta($r) => $e,
             AnyRule::Adamax($r) => $e,
+            AnyRule::RAdam($r) => $e,
+            AnyRule::Rprop($r) => $e,
             AnyRule::NAdam($r) => $e,
             AnyRule::Asgd($r) => $e,
             AnyRule::AdamWScheduleFree($r) => $e,
@@ -144,6 +148,8 @@ impl AnyRule {
             AnyRule::Adam(r) => r.step(t, p, g, s),
             AnyRule::AdamW(r) => r.step(t, p, g, s),
             AnyRule::Lion(r) => r.step(t, p, g, s),
+            AnyRule::RAdam(r) => r.step(t, p, g, s),
+            AnyRule::Rprop(r) => r.step(t, p, g, s),
             AnyRule::NAdam(r) => tensor_step(r, &mut carried.nadam, t, p, g, s),
             AnyRule::Asgd(r) => tensor_step(r, &mut carried.asgd, t, p, g, s),
             AnyRule::AdamWScheduleFree(r) => group_step(r, schedule, t, p, g, s),
@@ -225,6 +231,8 @@ fn rules() -> Vec<(&'static str, AnyRule)> {
         ("adagrad", AnyRule::Adagrad(Adagrad::DEFAULT)),
         ("adadelta", AnyRule::Adadelta(Adadelta::DEFAULT)),
         ("adamax", AnyRule::Adamax(Adamax::DEFAULT)),
+        ("radam", AnyRule::RAdam(RAdam::DEFAULT)),
+        ("rprop", AnyRule::Rprop(Rprop::DEFAULT)),
         ("nadam", AnyRule::NAdam(NAdam::DEFAULT)),
         (
             "asgd",
@@ -378,7 +386,7 @@ fn main() {
             }
             "--help" | "-h" => {
                 println!(
-                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamax|nadam|asgd|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd|adafactor|muon] [--dtype f32|bf16|f16|f64] [--n N]"
+                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamax|radam|rprop|nadam|asgd|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd|adafactor|muon] [--dtype f32|bf16|f16|f64] [--n N]"
                 );
                 return;
             }

@@ -9,9 +9,9 @@ use crate::lanes::Real;
 use crate::names::{Kind, resolve};
 use crate::rules::{
     Adadelta, Adagrad, AdamW, AdamWScheduleFree, AdamWScheduleFreePaper,
-    AdamWScheduleFreeReference, Adamax, Asgd, BaseRule, Lion, Mode, NAdam, RAdamScheduleFree,
-    RmsProp, Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree, SgdScheduleFreeReference,
-    ShapedRule, check_lengths,
+    AdamWScheduleFreeReference, Adamax, Asgd, BaseRule, Lion, Mode, NAdam, RAdam,
+    RAdamScheduleFree, RmsProp, Rprop, Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    SgdScheduleFreeReference, ShapedRule, check_lengths,
 };
 use crate::rules::{Adafactor, Adam, Muon};
 use crate::value::Value;
@@ -778,6 +778,10 @@ pub enum Optimizer<P: Element, S: Element<Compute = P::Compute> = <P as Element>
     Adam(GroupedOptimizer<Adam, P, S>),
     /// `torch.optim.AdamW`.
     AdamW(GroupedOptimizer<AdamW, P, S>),
+    /// `torch.optim.RAdam`.
+    RAdam(GroupedOptimizer<RAdam, P, S>),
+    /// `torch.optim.Rprop`.
+    Rprop(GroupedOptimizer<Rprop, P, S>),
     /// `torch.optim.NAdam`.
     NAdam(GroupedOptimizer<NAdam, P, S>),
     /// `torch.optim.ASGD` ([`Optimizer::state`] of a tensor is its averaged parameters `ax`).
@@ -819,6 +823,8 @@ macro_rules! dispatch {
             Optimizer::Sgd($o) => $e,
             Optimizer::Adam($o) => $e,
             Optimizer::AdamW($o) => $e,
+            Optimizer::RAdam($o) => $e,
+            Optimizer::Rprop($o) => $e,
             Optimizer::NAdam($o) => $e,
             Optimizer::Asgd($o) => $e,
             Optimizer::Lion($o) => $e,
@@ -912,6 +918,8 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             Kind::Sgd => grouped!(Sgd, Sgd::DEFAULT),
             Kind::Adam => grouped!(Adam, Adam::ADAM),
             Kind::AdamW => grouped!(AdamW, AdamW::DEFAULT),
+            Kind::RAdam => grouped!(RAdam, RAdam::DEFAULT),
+            Kind::Rprop => grouped!(Rprop, Rprop::DEFAULT),
             Kind::NAdam => grouped!(NAdam, NAdam::DEFAULT),
             Kind::Asgd => grouped!(Asgd, Asgd::DEFAULT),
             // lion-pytorch keeps the constructor's lr as `_init_lr` for `decoupled_weight_decay`.
@@ -1121,6 +1129,8 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             | Optimizer::Adagrad(_)
             | Optimizer::Adadelta(_)
             | Optimizer::Adamax(_)
+            | Optimizer::RAdam(_)
+            | Optimizer::Rprop(_)
             | Optimizer::NAdam(_)
             | Optimizer::Asgd(_) => None,
             Optimizer::Adafactor(_) | Optimizer::Muon(_) => None,
@@ -1176,12 +1186,14 @@ fn wrapper(config: &Config, reference: bool) -> Result<ScheduleFreeWrapper<BaseR
                 group: None,
             });
         }
+        Kind::RAdam => BaseRule::RAdam(top_level(RAdam::DEFAULT, &base, plain)?),
+        Kind::Rprop => BaseRule::Rprop(top_level(Rprop::DEFAULT, &base, plain)?),
         Kind::NAdam | Kind::Asgd => {
             return Err(Error::Conflict {
                 key: "base",
                 reason: "NAdam and ASGD keep per-tensor scalars (mu_product; eta and mu), which \
                          the wrapper's fused kernel does not carry; wrap a rule without them \
-                         (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Lion)",
+                         (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, RAdam, Rprop, Lion)",
                 group: None,
             });
         }
@@ -1253,6 +1265,8 @@ pub fn optimizer_defaults(name: &str) -> Option<Config> {
         Kind::Sgd => all(Sgd::DEFAULT),
         Kind::Adam => all(Adam::ADAM),
         Kind::AdamW => all(AdamW::DEFAULT),
+        Kind::RAdam => all(RAdam::DEFAULT),
+        Kind::Rprop => all(Rprop::DEFAULT),
         Kind::NAdam => all(NAdam::DEFAULT),
         Kind::Asgd => all(Asgd::DEFAULT),
         Kind::Lion => all(Lion::DEFAULT),
@@ -1292,6 +1306,8 @@ pub fn optimizer_keys(name: &str) -> Option<&'static [&'static str]> {
         Kind::Sgd => Sgd::DEFAULT.keys(),
         Kind::Adam => Adam::ADAM.keys(),
         Kind::AdamW => AdamW::DEFAULT.keys(),
+        Kind::RAdam => RAdam::DEFAULT.keys(),
+        Kind::Rprop => Rprop::DEFAULT.keys(),
         Kind::NAdam => NAdam::DEFAULT.keys(),
         Kind::Asgd => Asgd::DEFAULT.keys(),
         Kind::Lion => Lion::DEFAULT.keys(),

@@ -173,8 +173,8 @@ fn invalid_values_are_rejected() {
 }
 
 #[test]
-fn nadam_asgd_check_their_keys_as_torch_does() {
-    for name in ["NAdam", "ASGD"] {
+fn radam_rprop_nadam_asgd_check_their_keys_as_torch_does() {
+    for name in ["RAdam", "NAdam", "ASGD", "Rprop"] {
         rejected(Config::new(name).set("lr", -1e-3), "lr");
         rejected(Config::new(name).set("lr", f64::NAN), "lr");
         rejected(Config::new(name).set("lr", f64::INFINITY), "lr");
@@ -197,20 +197,21 @@ fn nadam_asgd_check_their_keys_as_torch_does() {
             "foreach",
         );
     }
-    let name = "NAdam";
-    rejected(Config::new(name).set("eps", -1e-8), "eps");
-    rejected(Config::new(name).set("betas", (1.0, 0.999)), "betas[0]");
-    rejected(Config::new(name).set("betas", (0.9, 1.0)), "betas[1]");
-    rejected(Config::new(name).set("weight_decay", -0.1), "weight_decay");
-    rejected_in_group_as(name, "betas", (0.9, -0.5), "betas[1]");
-    assert!(
-        build(
-            &Config::new(name)
-                .set("weight_decay", 0.1)
-                .set("decoupled_weight_decay", true)
-        )
-        .is_ok()
-    );
+    for name in ["RAdam", "NAdam"] {
+        rejected(Config::new(name).set("eps", -1e-8), "eps");
+        rejected(Config::new(name).set("betas", (1.0, 0.999)), "betas[0]");
+        rejected(Config::new(name).set("betas", (0.9, 1.0)), "betas[1]");
+        rejected(Config::new(name).set("weight_decay", -0.1), "weight_decay");
+        rejected_in_group_as(name, "betas", (0.9, -0.5), "betas[1]");
+        assert!(
+            build(
+                &Config::new(name)
+                    .set("weight_decay", 0.1)
+                    .set("decoupled_weight_decay", true)
+            )
+            .is_ok()
+        );
+    }
     rejected(
         Config::new("NAdam").set("momentum_decay", -4e-3),
         "momentum_decay",
@@ -229,10 +230,37 @@ fn nadam_asgd_check_their_keys_as_torch_does() {
             "t0 = {t0}"
         );
     }
+    // Rprop: 0 < etas[0] < 1 < etas[1]; no weight decay at all.
+    rejected(Config::new("Rprop").set("etas", (0.0, 1.2)), "etas[0]");
+    rejected(Config::new("Rprop").set("etas", (1.0, 1.2)), "etas[0]");
+    rejected(Config::new("Rprop").set("etas", (0.5, 1.0)), "etas[1]");
+    rejected(
+        Config::new("Rprop").set("etas", (0.5, f64::INFINITY)),
+        "etas[1]",
+    );
+    rejected_in_group_as("Rprop", "etas", (0.5, 0.9), "etas[1]");
+    rejected(
+        Config::new("Rprop").set("step_sizes", (f64::NAN, 50.0)),
+        "step_sizes[0]",
+    );
+    rejected(Config::new("Rprop").set("step_sizes", 1e-6), "step_sizes");
+    rejected(
+        Config::new("Rprop").set("weight_decay", 0.01),
+        "weight_decay",
+    );
+    // torch accepts step_sizes[0] > step_sizes[1] (every step size is then step_sizes[1]).
+    assert!(build(&Config::new("Rprop").set("step_sizes", (0.1, 0.01))).is_ok());
 }
 
 #[test]
-fn nadam_asgd_defaults_are_torchs() {
+fn radam_rprop_nadam_asgd_defaults_are_torchs() {
+    let radam = build(&Config::new("radam")).unwrap();
+    assert_eq!(radam.name(), "RAdam");
+    assert_eq!(radam.get(0, "lr"), Some(Value::Float(1e-3)));
+    assert_eq!(
+        radam.get(0, "decoupled_weight_decay"),
+        Some(Value::Bool(false))
+    );
     let nadam = build(&Config::new("NADAM")).unwrap();
     assert_eq!(nadam.name(), "NAdam");
     assert_eq!(nadam.get(0, "lr"), Some(Value::Float(2e-3)));
@@ -243,7 +271,25 @@ fn nadam_asgd_defaults_are_torchs() {
     assert_eq!(asgd.get(0, "lambd"), Some(Value::Float(1e-4)));
     assert_eq!(asgd.get(0, "alpha"), Some(Value::Float(0.75)));
     assert_eq!(asgd.get(0, "t0"), Some(Value::Float(1e6)));
+    let rprop = build(&Config::new("rprop")).unwrap();
+    assert_eq!(rprop.name(), "Rprop");
+    assert_eq!(rprop.get(0, "etas"), Some((0.5, 1.2).into()));
+    assert_eq!(rprop.get(0, "step_sizes"), Some((1e-6, 50.0).into()));
     // Exactly the constructors' keyword arguments, in their signature order.
+    assert_eq!(
+        optimizer_keys("RAdam").unwrap(),
+        [
+            "lr",
+            "betas",
+            "eps",
+            "weight_decay",
+            "decoupled_weight_decay",
+            "foreach",
+            "maximize",
+            "capturable",
+            "differentiable"
+        ]
+    );
     assert_eq!(
         optimizer_keys("NAdam").unwrap(),
         [
@@ -273,15 +319,31 @@ fn nadam_asgd_defaults_are_torchs() {
             "capturable"
         ]
     );
-    for name in ["NAdam", "ASGD"] {
+    assert_eq!(
+        optimizer_keys("Rprop").unwrap(),
+        [
+            "lr",
+            "etas",
+            "step_sizes",
+            "capturable",
+            "foreach",
+            "maximize",
+            "differentiable"
+        ]
+    );
+    for name in ["RAdam", "NAdam", "ASGD", "Rprop"] {
         let d = optimizer_defaults(name).unwrap();
         assert_eq!(d.values().count(), optimizer_keys(name).unwrap().len());
     }
 }
 
 #[test]
-fn schedule_free_wrapper_refuses_nadam_and_asgd_bases() {
+fn schedule_free_wrapper_takes_radam_and_rprop_but_not_nadam_or_asgd() {
     let g = [ParamGroup::new([[3]])];
+    for base in ["RAdam", "Rprop"] {
+        let c = Config::new("ScheduleFreeWrapper").set("base", Config::new(base).to_dict());
+        assert!(build_optimizer::<f32>(&g, &c).is_ok(), "{base}");
+    }
     for base in ["NAdam", "ASGD"] {
         let c = Config::new("ScheduleFreeWrapper").set("base", Config::new(base).to_dict());
         let err = build_optimizer::<f32>(&g, &c).unwrap_err();

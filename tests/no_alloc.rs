@@ -60,10 +60,19 @@ fn configs() -> Vec<Config> {
         Config::new("Lion")
             .set("weight_decay", 0.1)
             .set("decoupled_weight_decay", true),
+        Config::new("RAdam")
+            .set("weight_decay", 0.01)
+            .set("decoupled_weight_decay", true),
+        Config::new("RAdam")
+            .set("maximize", true)
+            .set("weight_decay", 0.01),
+        Config::new("Rprop").set("maximize", true),
         Config::new("NAdam")
             .set("weight_decay", 0.01)
             .set("decoupled_weight_decay", true),
         Config::new("ASGD").set("t0", 2.0).set("weight_decay", 0.01),
+        Config::new("ScheduleFreeWrapper")
+            .set("base", Config::new("Rprop").set("lr", 0.01).to_dict()),
         Config::new("SGDScheduleFree").set("weight_decay", 0.01),
         Config::new("SGDScheduleFreeReference").set("warmup_steps", 5),
         Config::new("AdamWScheduleFree")

@@ -3,7 +3,7 @@
 #![cfg(feature = "rayon")]
 
 use optim_kernels::rules::{
-    AdamW, AdamWScheduleFree, Asgd, BaseRule, Lion, NAdam, Rule, ScheduleFreeWrapper, Sgd,
+    AdamW, AdamWScheduleFree, Asgd, BaseRule, Lion, NAdam, Rprop, Rule, ScheduleFreeWrapper, Sgd,
 };
 use optim_kernels::{Config, Optimizer, ParamGroup, bf16};
 
@@ -107,6 +107,7 @@ fn parallel_step_equals_the_single_thread_kernel_bitwise() {
         ..Asgd::DEFAULT
     };
     check::<_, bf16>(Config::new("ASGD").set("lr", 0.1).set("t0", 1.0), asgd);
+    check::<_, f32>(Config::new("Rprop"), Rprop::DEFAULT);
     let sf = AdamWScheduleFree {
         lr: 1e-2,
         warmup_steps: 2,

@@ -19,14 +19,18 @@
 //!   per step). The same tolerance covers every rule with room (the worst f32 file, RMSprop with
 //!   momentum, reaches about a ninth of it), so no rule needs its own.
 //!
-//! NAdam and ASGD need no tolerance of their own. Their f64 references run with torch's default
-//! dtype set to float64, so that the per-tensor scalars torch keeps as 0-dim tensors (`step`;
-//! NAdam's `mu_product`; ASGD's `eta`, `mu`) are float64 like ours (under the float32 default
-//! they would be float32, and the parameters would move by up to 6e-6 relative: see each file's
-//! `reference`). Their f32 references run torch's default path with float32 scalars, while we keep
-//! those scalars in f64 and round once: `mu_product` rounded to f32 changes `1 − Πₜ` by ~1e-7
-//! relative, and `eta`, `mu` round to the same f32 values as ours, so this adds well under the
-//! f32 tolerance (the f32 files use ≤ 6 % of it).
+//! RAdam, NAdam, ASGD and Rprop need no tolerance of their own. Their f64 references run with
+//! torch's default dtype set to float64, so that the per-tensor scalars torch keeps as 0-dim
+//! tensors (`step`; NAdam's `mu_product`; ASGD's `eta`, `mu`) are float64 like ours (under the
+//! float32 default they would be float32, and NAdam/ASGD would move by up to 6e-6 relative: see
+//! each file's `reference`). Their f32 references run torch's default path with float32 scalars,
+//! while we keep those scalars in f64 and round once: `mu_product` rounded to f32 changes
+//! `1 − Πₜ` by ~1e-7 relative, and `eta`, `mu` round to the same f32 values as ours, so this adds
+//! well under the f32 tolerance (the f32 files use ≤ 6 % of it). Rprop's element operations are
+//! exact apart from `Δ·f` and the final sum, and PyTorch's FMA in its `addcmul` multiplies by
+//! ±1 or 0, so it matches bit for bit. Two Rprop files have `etas` that round to 0 or 1 in f32:
+//! their f32 and f64 trajectories differ qualitatively, each reproduced exactly, because every
+//! comparison is made on the compute type's values, as torch compares its tensors.
 //!
 //! The shape-aware rules (`tools/golden/gen_torch_shaped.py`) couple the elements of a tensor, so
 //! their differences from PyTorch scale with the tensor's updates, not with each element. They add
@@ -355,7 +359,8 @@ fn golden_covers_every_rule_dtype_and_feature() {
         }
     }
     for name in [
-        "SGD", "Adam", "AdamW", "Lion", "RMSprop", "Adamax", "Adadelta", "Adagrad", "NAdam", "ASGD",
+        "SGD", "Adam", "AdamW", "Lion", "RMSprop", "Adamax", "Adadelta", "Adagrad", "RAdam",
+        "Rprop", "NAdam", "ASGD",
     ] {
         for what in ["f64", "f32", "groups", "lr-change", "missing-grad"] {
             assert!(

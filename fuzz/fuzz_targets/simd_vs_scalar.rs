@@ -5,7 +5,8 @@
 use libfuzzer_sys::fuzz_target;
 use optim_kernels::rules::{
     Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Asgd,
-    Lion, NAdam, RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Lion, NAdam, RAdam, RAdamScheduleFree, RmsProp, Rprop, Rule, ScheduleFreeWrapper, Sgd,
+    SgdScheduleFree,
 };
 
 fn check<R: Rule>(rule: &R, step: u64, p: &[f32], g: &[f32], s: &[f32]) {
@@ -173,6 +174,20 @@ fuzz_target!(|data: &[u8]| {
         s,
     );
     check(
+        &RAdam {
+            lr,
+            betas: (b1, b2),
+            weight_decay: (flags & 1) as f64 * 0.01,
+            decoupled_weight_decay: flags & 8 != 0,
+            maximize: flags & 2 != 0,
+            ..RAdam::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    check(
         &NAdam {
             lr,
             betas: (b1, b2),
@@ -196,6 +211,21 @@ fuzz_target!(|data: &[u8]| {
             weight_decay: (flags & 1) as f64 * 0.01,
             maximize: flags & 2 != 0,
             ..Asgd::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    // Rprop: the η's and bounds straight from the bytes (tiny, huge, NaN: the kernels do not
+    // care whether the rule would validate).
+    check(
+        &Rprop {
+            lr,
+            etas: (b1, f(8).abs()),
+            step_sizes: (f(4), f(8)),
+            maximize: flags & 2 != 0,
+            ..Rprop::DEFAULT
         },
         step,
         p,

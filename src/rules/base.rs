@@ -3,7 +3,9 @@
 
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, RmsProp, Rule, Sgd, Visit};
+use crate::rules::{
+    Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, RAdam, RmsProp, Rprop, Rule, Sgd, Visit,
+};
 
 /// Any rule without a per-group schedule or per-tensor scalars, chosen at run time (the base
 /// optimizer a [`ScheduleFreeWrapper`](crate::rules::ScheduleFreeWrapper) built from a config
@@ -30,6 +32,10 @@ pub enum BaseRule {
     Adadelta(Adadelta),
     /// `torch.optim.Adamax`.
     Adamax(Adamax),
+    /// `torch.optim.RAdam`.
+    RAdam(RAdam),
+    /// `torch.optim.Rprop`.
+    Rprop(Rprop),
 }
 
 macro_rules! each {
@@ -43,6 +49,8 @@ macro_rules! each {
             BaseRule::Adagrad($r) => $e,
             BaseRule::Adadelta($r) => $e,
             BaseRule::Adamax($r) => $e,
+            BaseRule::RAdam($r) => $e,
+            BaseRule::Rprop($r) => $e,
         }
     };
 }

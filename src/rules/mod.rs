@@ -41,7 +41,9 @@ pub mod base;
 pub mod lion;
 pub mod muon;
 pub mod nadam;
+pub mod radam;
 pub mod rmsprop;
+pub mod rprop;
 pub mod schedule_free;
 pub mod sgd;
 pub mod shaped;
@@ -57,7 +59,9 @@ pub use base::BaseRule;
 pub use lion::Lion;
 pub use muon::{AdjustLr, Muon};
 pub use nadam::{NAdam, NAdamScalars};
+pub use radam::RAdam;
 pub use rmsprop::RmsProp;
+pub use rprop::Rprop;
 pub use schedule_free::{
     AdamWScheduleFree, AdamWScheduleFreePaper, AdamWScheduleFreeReference, RAdamScheduleFree,
     Schedule, ScheduleFreeWrapper, SgdScheduleFree, SgdScheduleFreeReference,
@@ -71,6 +75,8 @@ pub(crate) mod sealed {
     impl Sealed for super::Adam {}
     impl Sealed for super::AdamW {}
     impl Sealed for super::Lion {}
+    impl Sealed for super::RAdam {}
+    impl Sealed for super::Rprop {}
     impl Sealed for super::NAdam {}
     impl Sealed for super::Asgd {}
     impl Sealed for super::BaseRule {}

@@ -4,7 +4,9 @@ use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use crate::element::Element;
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adadelta, Adagrad, Adam, AdamW, Adamax, Asgd, Lion, NAdam, RmsProp, Rule, Sgd};
+use crate::rules::{
+    Adadelta, Adagrad, Adam, AdamW, Adamax, Asgd, Lion, NAdam, RAdam, RmsProp, Rprop, Rule, Sgd,
+};
 use half::{bf16, f16};
 use proptest::prelude::*;
 use std::vec;
@@ -174,6 +176,10 @@ proptest! {
     ) {
         lr_zero(c)?;
     }
+    #[test]
+    fn lr_zero_leaves_params_unchanged_radam(c in lr_zero_case::<_, f32>(strategies::radam(false))) {
+        lr_zero(c)?;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -306,6 +312,15 @@ proptest! {
     ) {
         zero_grad(c)?;
     }
+    #[test]
+    fn zero_grad_zero_state_leaves_params_unchanged_radam(
+        c in strategies::case::<_, f32, f32>(
+            strategies::radam(false).prop_map(|r| no_decay(r, |r| r.weight_decay = 0.0)),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        zero_grad(c)?;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,6 +410,13 @@ proptest! {
     #[test]
     fn second_moment_stays_nonnegative_nadam_f32_bf16_state(
         c in strategies::case::<_, f32, bf16>(strategies::nadam(false), 3, Values::Finite, Values::Finite),
+        zero_state in any::<bool>(),
+    ) {
+        v_nonnegative(c, zero_state)?;
+    }
+    #[test]
+    fn second_moment_stays_nonnegative_radam_f32(
+        c in strategies::case::<_, f32, f32>(strategies::radam(false), 3, Values::Finite, Values::Finite),
         zero_state in any::<bool>(),
     ) {
         v_nonnegative(c, zero_state)?;
@@ -777,10 +799,17 @@ proptest! {
     ) {
         independent_of_slicing(c, cut)?;
     }
+    #[test]
+    fn elementwise_independent_of_slicing_rprop_f64(
+        c in strategies::case::<_, f64, f64>(strategies::rprop(), 2, Values::Any, Values::Any),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        independent_of_slicing(c, cut)?;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fused == composed for NAdam, bitwise: decoupled decay is `θ ← θ·fl(1 − lr·λ)` in the
+// Fused == composed for RAdam and NAdam, bitwise: decoupled decay is `θ ← θ·fl(1 − lr·λ)` in the
 // compute type followed by the rule's step without decay (f32 and f64 parameters, where storing
 // the decayed θ rounds nothing).
 
@@ -838,6 +867,17 @@ proptest! {
         )
     ) {
         let plain = NAdam { weight_decay: 0.0, ..c.rule.clone() };
+        let factor = 1.0 - c.rule.lr * c.rule.weight_decay;
+        decoupled_is_decay_then_step(c, plain, factor)?;
+    }
+    #[test]
+    fn radam_decoupled_equals_decay_then_radam_f32(
+        c in strategies::case::<_, f32, f32>(
+            strategies::radam(true).prop_map(|r| RAdam { decoupled_weight_decay: true, ..r }),
+            3, Values::Any, Values::Any,
+        )
+    ) {
+        let plain = RAdam { weight_decay: 0.0, ..c.rule.clone() };
         let factor = 1.0 - c.rule.lr * c.rule.weight_decay;
         decoupled_is_decay_then_step(c, plain, factor)?;
     }
@@ -964,6 +1004,110 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Rprop, whatever the gradients and state (±∞ and NaN included): every element moves by at most
+// its new step size (plus the rounding of the sum); a step size stays at most step_sizes[1], and
+// at least step_sizes[0] when that is the smaller bound; prev holds ±g or 0; and the first update
+// reads no state (NaN-filled state gives the bits of zeroed state).
+
+fn rprop_bounded<P: TestElement<DefaultState = P>>(
+    case: Case<Rprop, P, P>,
+) -> Result<(), TestCaseError> {
+    let h = &case.rule;
+    let n = case.p.len();
+    let u = P::UNIT; // f32 and f64 parameters compute in their own type
+    let lo = P::of_f64(h.step_sizes.0).as_f64();
+    let hi = P::of_f64(h.step_sizes.1).as_f64();
+    let grads = case.grads.clone();
+    let mut k = 0;
+    run(&case, case.state.clone(), |before, after, state| {
+        let g = &grads[k];
+        k += 1;
+        for i in 0..n {
+            let (x, y) = (before[i].as_f64(), after[i].as_f64());
+            let (prev, size) = (state[i].as_f64(), state[n + i].as_f64());
+            prop_assert!(size <= hi || size.is_nan(), "step size {size:e} > {hi:e}");
+            prop_assert!(
+                lo > hi || size >= lo || size.is_nan(),
+                "step size {size:e} < {lo:e}"
+            );
+            let gi = g[i].as_f64();
+            let gi = if h.maximize { -gi } else { gi };
+            prop_assert!(
+                prev == 0.0 || prev.to_bits() == gi.to_bits() || (prev.is_nan() && gi.is_nan()),
+                "prev {prev:e}, grad {gi:e}"
+            );
+            if x.is_finite() && size.is_finite() {
+                prop_assert!(
+                    (y - x).abs() <= size + u * y.abs(),
+                    "element {i}: {x:e} -> {y:e}, step size {size:e}"
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+fn rprop_first_update_reads_no_state<P: TestElement<DefaultState = P>>(
+    mut case: Case<Rprop, P, P>,
+) -> Result<(), TestCaseError> {
+    case.step = 1;
+    let poisoned = vec![P::of_f64(f64::NAN); case.state.len()];
+    let zeroed = vec![P::default(); case.state.len()];
+    let (mut p_nan, mut s_nan) = (case.p.clone(), poisoned);
+    let (mut p_zero, mut s_zero) = (case.p.clone(), zeroed);
+    let (mut t_nan, mut t_zero) = (0u64, 0u64);
+    for g in &case.grads {
+        prop_assert!(
+            case.rule
+                .step(&mut t_nan, &mut p_nan, g, &mut s_nan)
+                .is_ok()
+        );
+        prop_assert!(
+            case.rule
+                .step(&mut t_zero, &mut p_zero, g, &mut s_zero)
+                .is_ok()
+        );
+        prop_assert!(
+            p_nan.iter().all(|x| x.as_f64().is_finite()),
+            "params finite"
+        );
+        same_bits("param", &p_nan, &p_zero)?;
+        same_bits("state", &s_nan, &s_zero)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn rprop_moves_each_element_by_at_most_its_step_size_f32(
+        c in strategies::case::<_, f32, f32>(strategies::rprop(), 3, Values::Finite, Values::Any)
+            .prop_map(|mut c| { poison_grads(&mut c); c })
+    ) {
+        rprop_bounded(c)?;
+    }
+    #[test]
+    fn rprop_moves_each_element_by_at_most_its_step_size_f64(
+        c in strategies::case::<_, f64, f64>(strategies::rprop(), 3, Values::Any, Values::Any)
+    ) {
+        rprop_bounded(c)?;
+    }
+    #[test]
+    fn rprop_first_update_reads_no_state_f32(
+        c in strategies::case::<_, f32, f32>(strategies::rprop(), 3, Values::Finite, Values::Any)
+    ) {
+        rprop_first_update_reads_no_state(c)?;
+    }
+    #[test]
+    fn rprop_first_update_reads_no_state_f64(
+        c in strategies::case::<_, f64, f64>(strategies::rprop(), 3, Values::Finite, Values::Any)
+    ) {
+        rprop_first_update_reads_no_state(c)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // State sizes and length checks.
 
 #[test]
@@ -1017,6 +1161,10 @@ fn state_len_is_slots_times_n() {
         assert_eq!(NAdam::DEFAULT.state_len(n), 2 * n);
         assert_eq!(Rule::state_len(&Asgd::DEFAULT, n), n);
         assert_eq!(Asgd::DEFAULT.state_len(n), n);
+        assert_eq!(Rule::state_len(&RAdam::DEFAULT, n), 2 * n);
+        assert_eq!(RAdam::DEFAULT.state_len(n), 2 * n);
+        assert_eq!(Rule::state_len(&Rprop::DEFAULT, n), 2 * n);
+        assert_eq!(Rprop::DEFAULT.state_len(n), 2 * n);
     }
 }
 

@@ -109,6 +109,11 @@ simd_vs_scalar! {
     simd_matches_scalar_bitwise_lion_f16: strategies::lion(), f16, f32;
     simd_matches_scalar_bitwise_lion_bf16: strategies::lion(), bf16, f32;
     simd_matches_scalar_bitwise_lion_f32_bf16_state: strategies::lion(), f32, bf16;
+    simd_matches_scalar_bitwise_radam_f64: strategies::radam(true), f64, f64;
+    simd_matches_scalar_bitwise_radam_f32: strategies::radam(true), f32, f32;
+    simd_matches_scalar_bitwise_radam_f16: strategies::radam(true), f16, f32;
+    simd_matches_scalar_bitwise_radam_bf16: strategies::radam(true), bf16, f32;
+    simd_matches_scalar_bitwise_radam_f32_bf16_state: strategies::radam(true), f32, bf16;
     simd_matches_scalar_bitwise_nadam_f64: strategies::nadam(true), f64, f64;
     simd_matches_scalar_bitwise_nadam_f32: strategies::nadam(true), f32, f32;
     simd_matches_scalar_bitwise_nadam_f16: strategies::nadam(true), f16, f32;
@@ -119,6 +124,11 @@ simd_vs_scalar! {
     simd_matches_scalar_bitwise_asgd_f16: strategies::asgd(), f16, f32;
     simd_matches_scalar_bitwise_asgd_bf16: strategies::asgd(), bf16, f32;
     simd_matches_scalar_bitwise_asgd_f32_bf16_state: strategies::asgd(), f32, bf16;
+    simd_matches_scalar_bitwise_rprop_f64: strategies::rprop(), f64, f64;
+    simd_matches_scalar_bitwise_rprop_f32: strategies::rprop(), f32, f32;
+    simd_matches_scalar_bitwise_rprop_f16: strategies::rprop(), f16, f32;
+    simd_matches_scalar_bitwise_rprop_bf16: strategies::rprop(), bf16, f32;
+    simd_matches_scalar_bitwise_rprop_f32_bf16_state: strategies::rprop(), f32, bf16;
     simd_matches_scalar_bitwise_sgd_schedule_free_f64: strategies::sgd_schedule_free(), f64, f64;
     simd_matches_scalar_bitwise_sgd_schedule_free_bf16: strategies::sgd_schedule_free(), bf16, f32;
     simd_matches_scalar_bitwise_adamw_schedule_free_f64: strategies::adamw_schedule_free(), f64, f64;

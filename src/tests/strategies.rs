@@ -4,7 +4,8 @@
 use crate::element::Element;
 use crate::rules::{
     Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Asgd,
-    Lion, NAdam, RAdamScheduleFree, RmsProp, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
+    Lion, NAdam, RAdam, RAdamScheduleFree, RmsProp, Rprop, Rule, ScheduleFreeWrapper, Sgd,
+    SgdScheduleFree,
 };
 use half::{bf16, f16};
 use proptest::prelude::*;
@@ -413,6 +414,33 @@ pub fn adamw(allow_zero_eps: bool) -> impl Strategy<Value = AdamW> {
         })
 }
 
+/// `torch.optim.RAdam` settings: L2 or decoupled decay (or none), `maximize`, Adam's β's (β₂ = 0:
+/// never rectified; the first steps 1..=5 plus three updates cross the rectification threshold
+/// at step 6; the large first steps are always rectified when ρ∞ > 5).
+pub fn radam(allow_zero_eps: bool) -> impl Strategy<Value = RAdam> {
+    (
+        lr(),
+        adam_betas(),
+        eps(allow_zero_eps),
+        weight_decay(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(lr, betas, eps, weight_decay, decoupled_weight_decay, maximize)| {
+                valid(RAdam {
+                    lr,
+                    betas,
+                    eps,
+                    weight_decay,
+                    decoupled_weight_decay,
+                    maximize,
+                    ..RAdam::DEFAULT
+                })
+            },
+        )
+}
+
 /// `torch.optim.NAdam` settings: L2 or decoupled decay (or none), `maximize`, Adam's β's, and
 /// momentum decays 0 (constant μ), torch's default and large ones.
 pub fn nadam(allow_zero_eps: bool) -> impl Strategy<Value = NAdam> {
@@ -458,6 +486,32 @@ pub fn asgd() -> impl Strategy<Value = Asgd> {
                 weight_decay,
                 maximize,
                 ..Asgd::DEFAULT
+            })
+        })
+}
+
+/// `torch.optim.Rprop` settings: η's around torch's defaults, step-size bounds that clamp often
+/// (including `step_sizes[0] > step_sizes[1]`), `maximize`.
+pub fn rprop() -> impl Strategy<Value = Rprop> {
+    (
+        lr(),
+        (
+            prop_oneof![Just(0.5), 0.01f64..0.99],
+            prop_oneof![Just(1.2), 1.01f64..3.0],
+        ),
+        (
+            prop_oneof![Just(1e-6), Just(0.0), Just(1e-3), 0.0f64..0.1],
+            prop_oneof![Just(50.0), Just(1.0), 1e-3f64..100.0],
+        ),
+        any::<bool>(),
+    )
+        .prop_map(|(lr, etas, step_sizes, maximize)| {
+            valid(Rprop {
+                lr,
+                etas,
+                step_sizes,
+                maximize,
+                ..Rprop::DEFAULT
             })
         })
 }
@@ -790,6 +844,16 @@ impl Reachable for NAdam {
 
 /// Any `ax` is reachable.
 impl Reachable for Asgd {}
+
+impl Reachable for RAdam {
+    /// `exp_avg_sq ≥ 0`.
+    fn reachable(&self, s: &mut [f64; 3]) {
+        s[1] = s[1].abs();
+    }
+}
+
+/// Any `prev` and `step_size` (a negative or zero step size included: the clamp maps it).
+impl Reachable for Rprop {}
 
 /// Makes every element of a generated state (`rule.slots() × n`, slot-major) reachable.
 pub fn make_reachable<R: Reachable, S: TestElement>(rule: &R, state: &mut [S], n: usize) {

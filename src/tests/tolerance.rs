@@ -35,7 +35,9 @@
 //! rounding of the compute type. Rounding a result to f16 adds up to 2⁻²⁵
 //! absolutely in f16's subnormal range; [`store`] counts that.
 
-use crate::rules::{Adadelta, Adagrad, Adam, Adamax, Asgd, Lion, NAdam, RmsProp, Sgd};
+use crate::rules::{
+    Adadelta, Adagrad, Adam, Adamax, Asgd, Lion, NAdam, RAdam, RmsProp, Rprop, Sgd,
+};
 
 /// Unit roundoff of f64, for the reference's own roundings.
 pub const U64: f64 = f64::EPSILON / 2.0;
@@ -478,7 +480,7 @@ pub fn adamax(h: &Adamax, step: u64, p: f64, g: f64, m: f64, v: f64, u: f64) -> 
     }
 }
 
-/// The decay, L2 and moment terms Adam and NAdam share: returns
+/// The decay, L2 and moment terms Adam, RAdam and NAdam share: returns
 /// `(θ₁, e_θ₁, g₂, e_g, m', e_m, v', e_v)` as in [`adam`]'s table.
 #[allow(clippy::too_many_arguments)] // one element's inputs, spelled out
 fn adam_moments(
@@ -511,6 +513,64 @@ fn adam_moments(
         + 2.0 * (1.0 - beta2) * g2.abs() * e_g
         + (1.0 - beta2) * e_g * e_g;
     [p1, e_p1, g2, e_g, m1, e_m, v1, e_v]
+}
+
+/// RAdam, one element: `p`, `g`, `m`, `v` before the step.
+///
+/// ```text
+/// θ₁, g₂, m', v'     as Adam (decay, L2, lerp, second moment)
+/// m̂ = m' / bc₁       roundings: bc₁, the quotient                    e_m̂ = 2u|m̂| + e_m/bc₁
+/// rectified (ρₜ > 5):
+///   D = √v' + ε      roundings: √, ε, the sum                        e_D = u(ε + D) + e_√
+///   A = c / D, c = √(1 − β₂ᵗ) rounding of c and the quotient         e_A = u|A| + quotient
+///   U = ((m̂·lr)·A)·r roundings: lr, r, three products                e_U = 5u|U| + lr·r·(|A|e_m̂ + |m̂|e_A)
+/// otherwise U = m̂·lr roundings: lr, the product                     e_U = 2u|U| + lr·e_m̂
+/// θ' = θ₁ − U        rounding of the difference                      e_θ = u|θ'| + e_θ₁ + e_U
+/// ```
+pub fn radam(h: &RAdam, step: u64, p: f64, g: f64, m: f64, v: f64, u: f64) -> Bound {
+    let (beta1, beta2) = h.betas;
+    let t = step as f64;
+    let bc1 = 1.0 - beta1.powf(t);
+    let bc2 = 1.0 - beta2.powf(t);
+    let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
+    let rho_t = rho_inf - 2.0 * t * beta2.powf(t) / bc2;
+    let [p1, e_p1, _, _, m1, e_m, v1, e_v] = adam_moments(
+        h.lr,
+        h.betas,
+        h.weight_decay,
+        h.decoupled_weight_decay,
+        h.maximize,
+        p,
+        g,
+        m,
+        v,
+        u,
+    );
+    let mh = m1 / bc1;
+    let e_mh = 2.0 * u * mh.abs() + e_m / bc1;
+    let (upd, e_upd) = if rho_t > 5.0 {
+        let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+            / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+            .sqrt();
+        let r = v1.sqrt();
+        let den = r + h.eps;
+        let e_den = u * (h.eps + den) + sqrt_err(r, e_v, u);
+        let c = bc2.sqrt();
+        let a = c / den;
+        let e_a = u * a + quotient_err(a, den, u * c, e_den, u);
+        let upd = mh * h.lr * a * rect;
+        let e_upd = 5.0 * u * upd.abs() + h.lr * rect * (a * e_mh + mh.abs() * e_a);
+        (upd, e_upd)
+    } else {
+        let upd = mh * h.lr;
+        (upd, 2.0 * u * upd.abs() + h.lr * e_mh)
+    };
+    let p_new = p1 - upd;
+    Bound {
+        p: u * p_new.abs() + e_p1 + e_upd,
+        state: [e_m, e_v, 0.0],
+        ..Bound::default()
+    }
 }
 
 /// NAdam, one element: `p`, `g`, `m`, `v` before the step; `mu_product` after this step's `μₜ`.
@@ -619,6 +679,31 @@ pub fn asgd(h: &Asgd, p: f64, g: f64, ax: f64, eta: f64, mu: f64, u: f64) -> Bou
     Bound {
         p: e_p2,
         state: [e_ax, 0.0, 0.0],
+        ..Bound::default()
+    }
+}
+
+/// Rprop, one element: `p`, `g`, `prev`, `step_size` before the step (`prev = 0`,
+/// `step_size = lr` on the first).
+///
+/// ```text
+/// s = sign(±g·prev)    exact (no product of these inputs underflows); so are the factor's choice
+///                      and the zeroing of g, both made on exact comparisons
+/// Δ' = clamp(Δ·f)      roundings: f, the product; the bounds (a clamped Δ' is a rounded bound)
+///                                                                      e_Δ = 2u|Δ'|
+/// θ' = θ − sign(g')·Δ' rounding of the sum (the product by ±1 or 0 is exact)
+///                                                                      e_θ = u|θ'| + e_Δ
+/// prev' = g'           a copy                                          e_prev = 0
+/// ```
+pub fn rprop(h: &Rprop, step: u64, p: f64, g: f64, prev: f64, step_size: f64, u: f64) -> Bound {
+    let mut p_r = [p];
+    let mut prev_r = [prev];
+    let mut size_r = [step_size];
+    super::reference::rprop_step(h, step, &mut p_r, &[g], &mut prev_r, &mut size_r);
+    let e_size = 2.0 * u * size_r[0].abs();
+    Bound {
+        p: u * p_r[0].abs() + e_size,
+        state: [0.0, e_size, 0.0],
         ..Bound::default()
     }
 }

@@ -15,13 +15,13 @@
 
 use super::reference::{
     adadelta_step, adagrad_step, adam_step, adamax_step, adamw_step, asgd_step, lion_step,
-    nadam_step, rmsprop_step, sgd_step,
+    nadam_step, radam_step, rmsprop_step, rprop_step, sgd_step,
 };
 use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use super::tolerance::{self, Bound, MARGIN, U64};
 use crate::rules::{
-    Adadelta, Adagrad, Adam, AdamW, Adamax, Asgd, AsgdScalars, Lion, NAdam, NAdamScalars, RmsProp,
-    Sgd,
+    Adadelta, Adagrad, Adam, AdamW, Adamax, Asgd, AsgdScalars, Lion, NAdam, NAdamScalars, RAdam,
+    RmsProp, Rprop, Sgd,
 };
 use half::{bf16, f16};
 use proptest::prelude::*;
@@ -297,6 +297,44 @@ impl Checked for Asgd {
     }
 }
 
+impl Checked for RAdam {
+    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64], _: &mut [f64; 2]) {
+        let (m, v) = state.split_at_mut(p.len());
+        radam_step(self, step, p, g, m, v);
+    }
+    fn bound(
+        &self,
+        step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
+        tolerance::radam(self, step, p, g, s[0], s[1], u)
+    }
+}
+
+impl Checked for Rprop {
+    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64], _: &mut [f64; 2]) {
+        let (prev, step_size) = state.split_at_mut(p.len());
+        rprop_step(self, step, p, g, prev, step_size);
+    }
+    fn bound(
+        &self,
+        step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
+        tolerance::rprop(self, step, p, g, s[0], s[1], u)
+    }
+}
+
 fn widen<T: TestElement>(xs: &[T]) -> Vec<f64> {
     xs.iter().map(|x| x.as_f64()).collect()
 }
@@ -477,6 +515,10 @@ vs_reference! {
     adamax_f32_bf16_state_matches_reference: strategies::adamax(false), f32, bf16;
     adamax_f16_matches_reference: strategies::adamax(false), f16, f32;
     adamax_bf16_matches_reference: strategies::adamax(false), bf16, f32;
+    radam_f64_matches_reference: strategies::radam(false), f64, f64;
+    radam_f32_matches_reference: strategies::radam(false), f32, f32;
+    radam_f32_bf16_state_matches_reference: strategies::radam(false), f32, bf16;
+    radam_bf16_matches_reference: strategies::radam(false), bf16, f32;
     nadam_f64_matches_reference: strategies::nadam(false), f64, f64;
     nadam_f32_matches_reference: strategies::nadam(false), f32, f32;
     nadam_f32_bf16_state_matches_reference: strategies::nadam(false), f32, bf16;
@@ -485,6 +527,10 @@ vs_reference! {
     asgd_f32_matches_reference: strategies::asgd(), f32, f32;
     asgd_f32_bf16_state_matches_reference: strategies::asgd(), f32, bf16;
     asgd_bf16_matches_reference: strategies::asgd(), bf16, f32;
+    rprop_f64_matches_reference: strategies::rprop(), f64, f64;
+    rprop_f32_matches_reference: strategies::rprop(), f32, f32;
+    rprop_f32_bf16_state_matches_reference: strategies::rprop(), f32, bf16;
+    rprop_f16_matches_reference: strategies::rprop(), f16, f32;
 }
 
 /// How close the errors come to the bounds: the largest `|kernel − reference| / allowed` over
@@ -542,8 +588,12 @@ fn report_error_to_bound_ratios() {
     report::<Adamax, f64, f64>("Adamax f64", strategies::adamax(false));
     report::<Adamax, f32, f32>("Adamax f32", strategies::adamax(false));
     report::<Adamax, bf16, f32>("Adamax bf16", strategies::adamax(false));
+    report::<RAdam, f64, f64>("RAdam f64", strategies::radam(false));
+    report::<RAdam, f32, f32>("RAdam f32", strategies::radam(false));
     report::<NAdam, f64, f64>("NAdam f64", strategies::nadam(false));
     report::<NAdam, f32, f32>("NAdam f32", strategies::nadam(false));
     report::<Asgd, f64, f64>("ASGD f64", strategies::asgd());
     report::<Asgd, f32, f32>("ASGD f32", strategies::asgd());
+    report::<Rprop, f64, f64>("Rprop f64", strategies::rprop());
+    report::<Rprop, f32, f32>("Rprop f32", strategies::rprop());
 }

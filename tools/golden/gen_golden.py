@@ -16,7 +16,7 @@ Writes
 Everything is deterministic (fixed seeds, single thread, pinned
 ATEN_CPU_CAPABILITY), so re-running reproduces the files byte for byte.
 
-NAdam and ASGD (no fused CPU kernel): f64 cases run the
+RAdam, NAdam, ASGD and Rprop (no fused CPU kernel): f64 cases run the
 single-tensor path (foreach=False) under torch.set_default_dtype(torch.float64),
 so that the per-tensor scalars torch keeps as 0-dim tensors of
 `_get_scalar_dtype()` (step; NAdam's mu_product; ASGD's eta and mu) are float64
@@ -112,6 +112,9 @@ def write_json(path, obj):
 #   grad_scale  optional per-tensor multiplier for the gradients
 #   zero_grad0  if True, element 0 of tensor 0's gradient at step 0 is exactly 0
 #   steps       number of steps (default N_STEPS)
+#   zero_frac   optional: this fraction of gradient elements is exactly 0 (every step)
+#   grad_shift  optional per-tensor constant added to the gradients (persistent signs)
+#   f32_diverges  the float32 reference legitimately differs from float64 (skip that check)
 #
 # Always: tensor 1 has no gradient at step index 2.
 
@@ -248,6 +251,23 @@ SPECS = [
     dict(name="lion_betas", opt="Lion", kwargs={"lr": 1e-3, "betas": (0.95, 0.98), "weight_decay": 0.01},
          groups=None, late=[0], lr_sched={3: [5e-4], 5: [2e-4]}),
 
+    # ---------------------------------------------------------------- RAdam
+    # Nine steps: with beta2 >= 0.9 the rectified branch (rho_t > 5) starts at step 6.
+    dict(name="radam_default", opt="RAdam", kwargs={"lr": 0.01},
+         groups=None, late=[2], lr_sched={3: [0.005], 6: [0.002]}, zero_grad0=True, steps=9),
+    dict(name="radam_l2", opt="RAdam", kwargs={"lr": 0.01, "weight_decay": 0.01},
+         groups=G_LR_WD(0.02, 0.1), late=[1], lr_sched={3: [0.01, 0.005], 6: [0.005, 0.002]}, steps=9),
+    dict(name="radam_decoupled_wd", opt="RAdam",
+         kwargs={"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+         groups=G_LR_WD(0.02, 0.5), late=[], lr_sched={3: [0.01, 0.005], 6: [0.005, 0.002]}, steps=9),
+    dict(name="radam_maximize_betas", opt="RAdam",
+         kwargs={"lr": 0.02, "betas": (0.5, 0.9), "maximize": True},
+         groups=[([0, 2], {"lr": 0.01}), ([1], {"betas": (0.9, 0.99), "eps": 1e-6})],
+         late=[0], lr_sched={3: [0.01, 0.005], 6: [0.005, 0.002]}, steps=9),
+    dict(name="radam_beta2_05_never_rectified", opt="RAdam",
+         kwargs={"lr": 0.01, "betas": (0.3, 0.5), "eps": 1e-6, "weight_decay": 0.01},
+         groups=None, late=[], lr_sched={3: [0.005], 5: [0.002]}, steps=8),
+
     # ---------------------------------------------------------------- NAdam
     dict(name="nadam_default", opt="NAdam", kwargs={"lr": 0.01},
          groups=None, late=[2], lr_sched={3: [0.005], 5: [0.002]}, zero_grad0=True),
@@ -276,11 +296,35 @@ SPECS = [
          groups=[([0, 2], {"lr": 0.02, "t0": 0.0}), ([1], {"lambd": 0.0, "alpha": 0.0})],
          late=[0], lr_sched={3: [0.01, 0.03], 6: [0.005, 0.01]}, steps=8),
 
+    # ---------------------------------------------------------------- Rprop
+    dict(name="rprop_default", opt="Rprop", kwargs={"lr": 0.01},
+         groups=None, late=[2], lr_sched={3: [0.005], 6: [0.002]}, zero_grad0=True, steps=9,
+         zero_frac=0.15),
+    # Persistent signs (shifted gradients) drive the step sizes into both bounds.
+    dict(name="rprop_step_sizes_groups", opt="Rprop",
+         kwargs={"lr": 0.01, "step_sizes": (5e-3, 2e-2)},
+         groups=[([0, 2], {"lr": 0.02}), ([1], {"etas": (0.3, 1.5)})],
+         late=[1], lr_sched={3: [0.01, 0.03], 6: [0.005, 0.01]}, steps=9, grad_shift=[1.0, 0.0, 0.5]),
+    dict(name="rprop_maximize_etas", opt="Rprop",
+         kwargs={"lr": 0.05, "etas": (0.25, 2.0), "step_sizes": (1e-3, 0.1), "maximize": True},
+         groups=G_LR_WD(0.02, 0.0)[:1] + [([1], {"etas": (0.9, 1.1)})],
+         late=[0], lr_sched={3: [0.01, 0.03]}, steps=8, zero_frac=0.3),
+    # step_sizes[0] > step_sizes[1]: torch's clamp makes every step size step_sizes[1].
+    dict(name="rprop_min_above_max", opt="Rprop", kwargs={"lr": 0.01, "step_sizes": (0.05, 0.02)},
+         groups=None, late=[], lr_sched={}, steps=6),
+    # etas that round to 0 / 1 in float32: torch compares its float32 factors, so the f32 and f64
+    # trajectories differ qualitatively (f32: a tiny etaminus becomes 1 and nothing is zeroed;
+    # etas that both round to 1 zero every gradient, and nothing moves).
+    dict(name="rprop_etaminus_tiny", opt="Rprop", kwargs={"lr": 0.01, "etas": (1e-50, 1.2)},
+         groups=None, late=[], lr_sched={}, steps=6, zero_frac=0.2, f32_diverges=True),
+    dict(name="rprop_etas_near_one", opt="Rprop",
+         kwargs={"lr": 0.01, "etas": (1.0 - 1e-9, 1.0 + 1e-9)},
+         groups=None, late=[1], lr_sched={}, steps=6, f32_diverges=True),
 ]
 
 # torch.optim classes without a fused CPU kernel: f32 runs the default dispatch, f64 runs under
 # torch.set_default_dtype(torch.float64) (see the module docstring).
-SCALAR_STATE_OPTS = {"NAdam", "ASGD"}
+SCALAR_STATE_OPTS = {"RAdam", "NAdam", "ASGD", "Rprop"}
 
 
 TORCH_OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax")
@@ -314,6 +358,10 @@ def make_data(spec):
         row = []
         for i, s in enumerate(SHAPES):
             g = rng.standard_normal(int(np.prod(s))) * scale[i]
+            if "grad_shift" in spec:
+                g = g + spec["grad_shift"][i]
+            if "zero_frac" in spec:
+                g[rng.random(g.shape) < spec["zero_frac"]] = 0.0
             if step == 0 and spec.get("zero_grad0") and i == 0:
                 g[0] = 0.0
             if (step == 0 and i in spec["late"]) or (step == 2 and i == 1):
@@ -526,6 +574,13 @@ ERROR_SPECS = [
      {"lr": 0.001, "decoupled_weight_decay": True}, "decoupled_weight_decay"),
     ("lion_unknown_key_maximize", "Lion", {"lr": 1e-4, "maximize": True}, "maximize"),
     ("adam_unknown_key_nesterov", "Adam", {"lr": 0.001, "nesterov": True}, "nesterov"),
+    ("radam_negative_lr", "RAdam", {"lr": -0.001}, "lr"),
+    ("radam_negative_eps", "RAdam", {"eps": -1e-8}, "eps"),
+    ("radam_beta1_one", "RAdam", {"betas": (1.0, 0.999)}, "betas[0]"),
+    ("radam_beta2_negative", "RAdam", {"betas": (0.9, -0.1)}, "betas[1]"),
+    ("radam_negative_weight_decay", "RAdam", {"weight_decay": -0.01}, "weight_decay"),
+    ("radam_unknown_key_amsgrad", "RAdam", {"amsgrad": True}, "amsgrad"),
+    ("radam_unknown_key_fused", "RAdam", {"fused": True}, "fused"),
     ("nadam_negative_lr", "NAdam", {"lr": -0.002}, "lr"),
     ("nadam_negative_eps", "NAdam", {"eps": -1e-8}, "eps"),
     ("nadam_beta1_one", "NAdam", {"betas": (1.0, 0.999)}, "betas[0]"),
@@ -540,9 +595,18 @@ ERROR_SPECS = [
     ("asgd_negative_weight_decay", "ASGD", {"weight_decay": -0.01}, "weight_decay"),
     ("asgd_unknown_key_momentum", "ASGD", {"momentum": 0.9}, "momentum"),
     ("asgd_unknown_key_fused", "ASGD", {"fused": True}, "fused"),
+    ("rprop_negative_lr", "Rprop", {"lr": -0.01}, "lr"),
+    ("rprop_etaminus_zero", "Rprop", {"etas": (0.0, 1.2)}, "etas[0]"),
+    ("rprop_etaminus_one", "Rprop", {"etas": (1.0, 1.2)}, "etas[0]"),
+    ("rprop_etaplus_one", "Rprop", {"etas": (0.5, 1.0)}, "etas[1]"),
+    ("rprop_etaplus_below_one", "Rprop", {"etas": (0.5, 0.9)}, "etas[1]"),
+    ("rprop_unknown_key_weight_decay", "Rprop", {"weight_decay": 0.01}, "weight_decay"),
+    ("rprop_unknown_key_fused", "Rprop", {"fused": True}, "fused"),
     # Accepted by the constructors, refused by the foreach path at the first step.
+    ("radam_foreach_differentiable", "RAdam", {"foreach": True, "differentiable": True}, "foreach"),
     ("nadam_foreach_differentiable", "NAdam", {"foreach": True, "differentiable": True}, "foreach"),
     ("asgd_foreach_differentiable", "ASGD", {"foreach": True, "differentiable": True}, "foreach"),
+    ("rprop_foreach_differentiable", "Rprop", {"foreach": True, "differentiable": True}, "foreach"),
 ]
 
 
@@ -589,7 +653,7 @@ def main():
             obj, dev = generate_case(spec, dtype_name)
             fname = f"{spec['name']}_{dtype_name}.json"
             limit = 1e-3 if dtype_name == "f32" else 1e-12
-            if dev > limit and spec["opt"] != "Lion":
+            if dev > limit and spec["opt"] != "Lion" and not spec.get("f32_diverges"):
                 raise SystemExit(f"{fname}: reference deviates from float64 single-tensor run by {dev:.3e}")
             write_json(OUT / fname, obj)
             written.add(OUT / fname)

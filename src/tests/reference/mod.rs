@@ -1,6 +1,7 @@
 //! Naive f64 reference loops, one file per rule, written from the equations in the rule docs and
 //! in `/work/shared/reference/OPTIMIZERS.md` (§1.1 Adam/AdamW, §1.2 SGD, §1.3 RMSprop, §1.4
-//! Adagrad, §1.5 Adadelta, §1.6 Adamax, §1.7 NAdam, §1.9 ASGD, §4.1 lion-pytorch).
+//! Adagrad, §1.5 Adadelta, §1.6 Adamax, §1.7 NAdam, §1.8 RAdam, §1.9 ASGD, §1.10 Rprop, §4.1
+//! lion-pytorch).
 //!
 //! They share no code with the crate: hyperparameters are read from the crate's structs, and
 //! everything else is a plain loop over `f64` slices with the reference library's per-tensor step
@@ -18,7 +19,9 @@ mod adamax;
 mod asgd;
 mod lion;
 mod nadam;
+mod radam;
 mod rmsprop;
+mod rprop;
 mod sgd;
 
 pub use adadelta::adadelta_step;
@@ -28,7 +31,9 @@ pub use adamax::adamax_step;
 pub use asgd::asgd_step;
 pub use lion::lion_step;
 pub use nadam::nadam_step;
+pub use radam::radam_step;
 pub use rmsprop::rmsprop_step;
+pub use rprop::rprop_step;
 pub use sgd::sgd_step;
 
 /// `torch.lerp(a, b, w)` for a scalar weight (`aten/src/ATen/native/Lerp.h`): two formulas,
