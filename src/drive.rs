@@ -66,6 +66,11 @@ pub(crate) fn run_with<P, S, B, V, const J: usize, const K: usize>(
             Some(b) => b,
             None => unreachable_len(),
         });
+        prefetch_ahead::<P>(pb.as_ptr());
+        prefetch_ahead::<P>(gb.as_ptr());
+        for b in hb.iter().chain(sb.iter()) {
+            prefetch_ahead::<S>(b.as_ptr());
+        }
         block::<P, S, B, V, J, K>(body, pb, gb, hb, sb);
     }
     let n = p_tail.len();
@@ -181,4 +186,72 @@ where
     }
     map_block(&mut pt, st.each_ref());
     p_tail.copy_from_slice(&pt[..n]);
+}
+
+/// How many blocks ahead of the one being updated [`prefetch_ahead`] asks for (4 blocks of 64
+/// elements: 1 KiB ahead per f32 stream). Without it, a rule with more arithmetic than a plain
+/// copy keeps fewer cache misses in flight than the hardware prefetcher needs at sizes beyond the
+/// last-level cache (Lion f32, 16M elements, default target: 0.78 of the streaming limit without,
+/// ≥ 1.0 with, side by side).
+const AHEAD: usize = 4;
+
+/// Asks for the block `AHEAD` blocks on to be fetched into L1 (a hint: `prefetcht0` issues no
+/// architectural load, never faults, and the pointer may be past the end of the slice — it is
+/// formed with `wrapping_add` and never dereferenced).
+#[inline(always)]
+#[allow(unsafe_code)]
+fn prefetch_ahead<T>(block: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let bytes = BLOCK * core::mem::size_of::<T>();
+        let base = block.cast::<i8>().wrapping_add(AHEAD * bytes);
+        let mut off = 0;
+        while off < bytes {
+            // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has (it is in the
+            // target's baseline); it is only a hint that never dereferences its argument, so any
+            // address, including one past the end of the allocation, is allowed.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(off)) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = block;
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::{AdamW, Lion, Rule};
+    use half::bf16;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// The prefetching block loop, run under Miri (`cargo +nightly miri test --lib drive::`):
+    /// tensors of several blocks plus a tail, so the prefetch addresses run past the end of
+    /// every slice; the SIMD path must equal the element-by-element scalar body.
+    #[test]
+    fn prefetch_past_the_end_is_harmless() {
+        let n = 3 * super::BLOCK + 5;
+        let init: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let grad: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let rule = AdamW::DEFAULT;
+        let (mut p, mut s, mut t) = (init.clone(), vec![0.0f32; rule.state_len(n)], 0);
+        rule.step(&mut t, &mut p, &grad, &mut s).unwrap();
+        rule.step(&mut t, &mut p, &grad, &mut s).unwrap();
+        let lion = Lion::DEFAULT;
+        let pb: Vec<bf16> = init.iter().map(|&x| bf16::from_f32(x)).collect();
+        let gb: Vec<bf16> = grad.iter().map(|&x| bf16::from_f32(x)).collect();
+        let (mut q, mut sl, mut tl) = (pb.clone(), vec![0.0f32; lion.state_len(n)], 0);
+        lion.step(&mut tl, &mut q, &gb, &mut sl).unwrap();
+        // One element at a time (each call is all tail, no prefetch) gives the same bits.
+        for i in 0..n {
+            let (mut p1, mut s1, mut t1) = ([init[i]], [0.0f32; 2], 0);
+            rule.step(&mut t1, &mut p1, &grad[i..=i], &mut s1).unwrap();
+            rule.step(&mut t1, &mut p1, &grad[i..=i], &mut s1).unwrap();
+            assert_eq!(p1[0].to_bits(), p[i].to_bits(), "AdamW element {i}");
+            let (mut q1, mut m1, mut u1) = ([pb[i]], [0.0f32], 0);
+            lion.step(&mut u1, &mut q1, &gb[i..=i], &mut m1).unwrap();
+            assert_eq!(q1[0].to_bits(), q[i].to_bits(), "Lion element {i}");
+        }
+    }
 }

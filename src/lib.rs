@@ -64,7 +64,7 @@
 //! CPU) so that `wide` uses AVX2/AVX-512 instead of two SSE halves.
 
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
