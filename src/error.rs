@@ -228,6 +228,35 @@ impl Error {
     }
 }
 
+/// `check(key, v, 0 <= v < ∞, "0 <= key < inf")`: PyTorch's `if not 0.0 <= v` constructor check,
+/// with infinity (and NaN) refused too.
+macro_rules! non_negative {
+    ($key:literal, $v:expr) => {{
+        let v: f64 = $v;
+        $crate::error::check(
+            $key,
+            v,
+            v >= 0.0 && v.is_finite(),
+            concat!("0 <= ", $key, " < inf"),
+        )
+    }};
+}
+pub(crate) use non_negative;
+
+/// `check(key, v, 0 <= v < 1, "0 <= key < 1")`: PyTorch's `if not 0.0 <= beta < 1.0` check.
+macro_rules! unit_interval {
+    ($key:literal, $v:expr) => {{
+        let v: f64 = $v;
+        $crate::error::check(
+            $key,
+            v,
+            (0.0..1.0).contains(&v),
+            concat!("0 <= ", $key, " < 1"),
+        )
+    }};
+}
+pub(crate) use unit_interval;
+
 /// Checks a hyperparameter: `Err(InvalidValue)` unless `ok(value)` (NaN never passes).
 #[inline]
 pub(crate) fn check(

@@ -17,7 +17,7 @@
 //! `acc_delta` (a), both starting at zero.
 
 use crate::drive::Body;
-use crate::error::{Error, check};
+use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::rules::{Rule, Visit, const_bools};
 
@@ -140,31 +140,16 @@ impl Rule for Adadelta {
 
     /// PyTorch's checks, in its order (`adadelta.py:45-52`), each also rejecting ∞ and NaN.
     fn validate(&self) -> Result<(), Error> {
-        check(
-            "lr",
-            self.lr,
-            self.lr >= 0.0 && self.lr.is_finite(),
-            "0 <= lr < inf",
-        )?;
+        non_negative!("lr", self.lr)?;
         check(
             "rho",
             self.rho,
             (0.0..=1.0).contains(&self.rho),
             "0 <= rho <= 1",
         )?;
-        check(
-            "eps",
-            self.eps,
-            self.eps >= 0.0 && self.eps.is_finite(),
-            "0 <= eps < inf",
-        )?;
+        non_negative!("eps", self.eps)?;
         let wd = self.weight_decay;
-        check(
-            "weight_decay",
-            wd,
-            wd >= 0.0 && wd.is_finite(),
-            "0 <= weight_decay < inf",
-        )
+        non_negative!("weight_decay", wd)
     }
 
     type Schedule = ();

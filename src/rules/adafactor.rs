@@ -34,7 +34,7 @@
 //! otherwise. Empty tensors are refused: PyTorch divides by `numel` (`ZeroDivisionError`).
 
 use crate::element::{BLOCK, Element};
-use crate::error::{Error, check};
+use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
 use crate::rules::{Lerp, ShapedRule};
@@ -292,12 +292,7 @@ impl ShapedRule for Adafactor {
     }
 
     fn validate(&self) -> Result<(), Error> {
-        check(
-            "lr",
-            self.lr,
-            self.lr >= 0.0 && self.lr.is_finite(),
-            "0 <= lr < inf",
-        )?;
+        non_negative!("lr", self.lr)?;
         let b = self.beta2_decay;
         check(
             "beta2_decay",
@@ -314,20 +309,10 @@ impl ShapedRule for Adafactor {
             )?;
         }
         let e2 = self.eps.1;
-        check(
-            "eps[1]",
-            e2,
-            e2 >= 0.0 && e2.is_finite(),
-            "0 <= eps[1] < inf",
-        )?;
+        non_negative!("eps[1]", e2)?;
         check("d", self.d, self.d >= 1.0, "d >= 1")?;
         let wd = self.weight_decay;
-        check(
-            "weight_decay",
-            wd,
-            wd >= 0.0 && wd.is_finite(),
-            "0 <= weight_decay < inf",
-        )
+        non_negative!("weight_decay", wd)
     }
 
     #[inline]

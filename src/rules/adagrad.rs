@@ -20,7 +20,7 @@
 //! constructor-level rule). Sparse gradients are not supported (tensors are dense slices).
 
 use crate::drive::Body;
-use crate::error::{Error, check};
+use crate::error::{Error, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::rules::{Rule, Visit, const_bools};
 
@@ -148,38 +148,13 @@ impl Rule for Adagrad {
 
     /// PyTorch's checks, in its order (`adagrad.py:45-78`), each also rejecting ∞ and NaN.
     fn validate(&self) -> Result<(), Error> {
-        check(
-            "lr",
-            self.lr,
-            self.lr >= 0.0 && self.lr.is_finite(),
-            "0 <= lr < inf",
-        )?;
-        check(
-            "lr_decay",
-            self.lr_decay,
-            self.lr_decay >= 0.0 && self.lr_decay.is_finite(),
-            "0 <= lr_decay < inf",
-        )?;
+        non_negative!("lr", self.lr)?;
+        non_negative!("lr_decay", self.lr_decay)?;
         let wd = self.weight_decay;
-        check(
-            "weight_decay",
-            wd,
-            wd >= 0.0 && wd.is_finite(),
-            "0 <= weight_decay < inf",
-        )?;
+        non_negative!("weight_decay", wd)?;
         let init = self.initial_accumulator_value;
-        check(
-            "initial_accumulator_value",
-            init,
-            init >= 0.0 && init.is_finite(),
-            "0 <= initial_accumulator_value < inf",
-        )?;
-        check(
-            "eps",
-            self.eps,
-            self.eps >= 0.0 && self.eps.is_finite(),
-            "0 <= eps < inf",
-        )?;
+        non_negative!("initial_accumulator_value", init)?;
+        non_negative!("eps", self.eps)?;
         if self.fused == Some(true) && self.differentiable {
             return Err(Error::Conflict {
                 key: "fused",

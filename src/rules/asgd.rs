@@ -31,7 +31,7 @@
 
 use crate::drive::Body;
 
-use crate::error::{Error, check};
+use crate::error::{Error, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::math::pow_f64;
 use crate::rules::{Rule, Visit, check_foreach_differentiable, const_bools, decoupled_decay};
@@ -187,31 +187,11 @@ impl Rule for Asgd {
     /// checked (torch does not either: any value, NaN included, gives `mu = 1/max(1, t − t0)`
     /// as Python's `max` does).
     fn validate(&self) -> Result<(), Error> {
-        check(
-            "lr",
-            self.lr,
-            self.lr >= 0.0 && self.lr.is_finite(),
-            "0 <= lr < inf",
-        )?;
-        check(
-            "lambd",
-            self.lambd,
-            self.lambd >= 0.0 && self.lambd.is_finite(),
-            "0 <= lambd < inf",
-        )?;
-        check(
-            "alpha",
-            self.alpha,
-            self.alpha >= 0.0 && self.alpha.is_finite(),
-            "0 <= alpha < inf",
-        )?;
+        non_negative!("lr", self.lr)?;
+        non_negative!("lambd", self.lambd)?;
+        non_negative!("alpha", self.alpha)?;
         let wd = self.weight_decay;
-        check(
-            "weight_decay",
-            wd,
-            wd >= 0.0 && wd.is_finite(),
-            "0 <= weight_decay < inf",
-        )?;
+        non_negative!("weight_decay", wd)?;
         check_foreach_differentiable(self.foreach, self.differentiable)
     }
 

@@ -14,7 +14,7 @@
 
 use crate::drive::Body;
 
-use crate::error::{Error, check};
+use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::rules::{Rule, Visit, const_bools, decoupled_decay};
 
@@ -136,12 +136,7 @@ impl Rule for Lion {
 
     fn validate(&self) -> Result<(), Error> {
         // lion-pytorch asserts `lr > 0` at construction; a scheduler may later set 0.
-        check(
-            "lr",
-            self.lr,
-            self.lr >= 0.0 && self.lr.is_finite(),
-            "0 <= lr < inf",
-        )?;
+        non_negative!("lr", self.lr)?;
         let (b1, b2) = self.betas;
         check(
             "betas[0]",
@@ -156,12 +151,7 @@ impl Rule for Lion {
             "0 <= betas[1] <= 1",
         )?;
         let wd = self.weight_decay;
-        check(
-            "weight_decay",
-            wd,
-            wd >= 0.0 && wd.is_finite(),
-            "0 <= weight_decay < inf",
-        )?;
+        non_negative!("weight_decay", wd)?;
         // lion-pytorch's constructor: `assert lr > 0.` (and `decoupled_weight_decay` divides by it).
         let l0 = self.init_lr;
         check(

@@ -36,7 +36,7 @@
 //! + 2·r²` `f32` for `X`, `Xᵀ`, `M` and `N` ([`Muon::workspace_len`]).
 
 use crate::element::{BLOCK, Element, bf16_to_f32, f32_to_bf16};
-use crate::error::{Error, check};
+use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::math::sqrt_f64;
 use crate::rules::{Lerp, ShapedRule};
@@ -329,36 +329,16 @@ impl ShapedRule for Muon {
     }
 
     fn validate(&self) -> Result<(), Error> {
-        check(
-            "lr",
-            self.lr,
-            self.lr >= 0.0 && self.lr.is_finite(),
-            "0 <= lr < inf",
-        )?;
+        non_negative!("lr", self.lr)?;
         let wd = self.weight_decay;
-        check(
-            "weight_decay",
-            wd,
-            wd >= 0.0 && wd.is_finite(),
-            "0 <= weight_decay < inf",
-        )?;
+        non_negative!("weight_decay", wd)?;
         let mu = self.momentum;
-        check(
-            "momentum",
-            mu,
-            mu >= 0.0 && mu.is_finite(),
-            "0 <= momentum < inf",
-        )?;
+        non_negative!("momentum", mu)?;
         let (a, b, c) = self.ns_coefficients;
         check("ns_coefficients[0]", a, a.is_finite(), "a finite number")?;
         check("ns_coefficients[1]", b, b.is_finite(), "a finite number")?;
         check("ns_coefficients[2]", c, c.is_finite(), "a finite number")?;
-        check(
-            "eps",
-            self.eps,
-            self.eps >= 0.0 && self.eps.is_finite(),
-            "0 <= eps < inf",
-        )?;
+        non_negative!("eps", self.eps)?;
         check(
             "ns_steps",
             self.ns_steps as f64,

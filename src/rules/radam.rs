@@ -29,7 +29,7 @@
 
 use crate::drive::Body;
 
-use crate::error::{Error, check};
+use crate::error::{Error, non_negative, unit_interval};
 use crate::lanes::{Lanes, Real};
 use crate::math::pow_f64;
 use crate::rules::{Lerp, Rule, Visit, check_foreach_differentiable, const_bools, decoupled_decay};
@@ -211,38 +211,13 @@ impl Rule for RAdam {
     /// torch's checks (`radam.py:47-58`), in its order; infinities are refused too, and
     /// `foreach` with `differentiable` (torch raises at the first step).
     fn validate(&self) -> Result<(), Error> {
-        check(
-            "lr",
-            self.lr,
-            self.lr >= 0.0 && self.lr.is_finite(),
-            "0 <= lr < inf",
-        )?;
-        check(
-            "eps",
-            self.eps,
-            self.eps >= 0.0 && self.eps.is_finite(),
-            "0 <= eps < inf",
-        )?;
+        non_negative!("lr", self.lr)?;
+        non_negative!("eps", self.eps)?;
         let (b1, b2) = self.betas;
-        check(
-            "betas[0]",
-            b1,
-            (0.0..1.0).contains(&b1),
-            "0 <= betas[0] < 1",
-        )?;
-        check(
-            "betas[1]",
-            b2,
-            (0.0..1.0).contains(&b2),
-            "0 <= betas[1] < 1",
-        )?;
+        unit_interval!("betas[0]", b1)?;
+        unit_interval!("betas[1]", b2)?;
         let wd = self.weight_decay;
-        check(
-            "weight_decay",
-            wd,
-            wd >= 0.0 && wd.is_finite(),
-            "0 <= weight_decay < inf",
-        )?;
+        non_negative!("weight_decay", wd)?;
         check_foreach_differentiable(self.foreach, self.differentiable)
     }
 

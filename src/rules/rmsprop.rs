@@ -25,7 +25,7 @@
 //! start at zero.
 
 use crate::drive::Body;
-use crate::error::{Error, check};
+use crate::error::{Error, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::rules::{Lerp, Rule, Visit, const_bools};
 
@@ -208,38 +208,13 @@ impl Rule for RmsProp {
     /// PyTorch's checks, in its order (`rmsprop.py:47-58`), each also rejecting ∞ and NaN.
     /// PyTorch bounds α only below; so do we.
     fn validate(&self) -> Result<(), Error> {
-        check(
-            "lr",
-            self.lr,
-            self.lr >= 0.0 && self.lr.is_finite(),
-            "0 <= lr < inf",
-        )?;
-        check(
-            "eps",
-            self.eps,
-            self.eps >= 0.0 && self.eps.is_finite(),
-            "0 <= eps < inf",
-        )?;
+        non_negative!("lr", self.lr)?;
+        non_negative!("eps", self.eps)?;
         let mu = self.momentum;
-        check(
-            "momentum",
-            mu,
-            mu >= 0.0 && mu.is_finite(),
-            "0 <= momentum < inf",
-        )?;
+        non_negative!("momentum", mu)?;
         let wd = self.weight_decay;
-        check(
-            "weight_decay",
-            wd,
-            wd >= 0.0 && wd.is_finite(),
-            "0 <= weight_decay < inf",
-        )?;
-        check(
-            "alpha",
-            self.alpha,
-            self.alpha >= 0.0 && self.alpha.is_finite(),
-            "0 <= alpha < inf",
-        )
+        non_negative!("weight_decay", wd)?;
+        non_negative!("alpha", self.alpha)
     }
 
     type Schedule = ();

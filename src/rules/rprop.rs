@@ -27,7 +27,7 @@
 
 use crate::drive::Body;
 
-use crate::error::{Error, check};
+use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::rules::{Rule, Visit, check_foreach_differentiable, const_bools};
 
@@ -162,12 +162,7 @@ impl Rule for Rprop {
     /// with `differentiable` (torch raises at the first step). Any other `step_sizes` are
     /// accepted, as by torch (with `Δmin > Δmax` every step size is `Δmax`).
     fn validate(&self) -> Result<(), Error> {
-        check(
-            "lr",
-            self.lr,
-            self.lr >= 0.0 && self.lr.is_finite(),
-            "0 <= lr < inf",
-        )?;
+        non_negative!("lr", self.lr)?;
         let (em, ep) = self.etas;
         check("etas[0]", em, em > 0.0 && em < 1.0, "0 < etas[0] < 1")?;
         check(

@@ -42,7 +42,7 @@
 
 use crate::drive::{Body, HeadBody};
 use crate::element::Element;
-use crate::error::{Error, check};
+use crate::error::{Error, check, non_negative, unit_interval};
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
 use crate::rules::{Lerp, Mode, Rule, Visit, const_bools};
@@ -129,12 +129,7 @@ struct Core {
 
 impl Core {
     fn validate(&self) -> Result<(), Error> {
-        check(
-            "lr",
-            self.lr,
-            self.lr >= 0.0 && self.lr.is_finite(),
-            "0 <= lr < inf",
-        )?;
+        non_negative!("lr", self.lr)?;
         let sgd = matches!(self.form, Form::Sgd | Form::SgdReference);
         let (key, expected) = if sgd {
             ("momentum", "0 < momentum < 1")
@@ -149,26 +144,11 @@ impl Core {
         )?;
         if !sgd {
             let b2 = self.beta2;
-            check(
-                "betas[1]",
-                b2,
-                (0.0..1.0).contains(&b2),
-                "0 <= betas[1] < 1",
-            )?;
-            check(
-                "eps",
-                self.eps,
-                self.eps >= 0.0 && self.eps.is_finite(),
-                "0 <= eps < inf",
-            )?;
+            unit_interval!("betas[1]", b2)?;
+            non_negative!("eps", self.eps)?;
         }
         let wd = self.weight_decay;
-        check(
-            "weight_decay",
-            wd,
-            wd >= 0.0 && wd.is_finite(),
-            "0 <= weight_decay < inf",
-        )?;
+        non_negative!("weight_decay", wd)?;
         check("r", self.r, self.r.is_finite(), "a finite number")?;
         let p = self.weight_lr_power;
         check("weight_lr_power", p, p.is_finite(), "a finite number")
@@ -865,12 +845,7 @@ impl<B: Rule<Schedule = (), Scalars = (), TensorState = ()>> Rule for ScheduleFr
         let m = self.momentum;
         check("momentum", m, m > 0.0 && m < 1.0, "0 < momentum < 1")?;
         let wd = self.weight_decay_at_y;
-        check(
-            "weight_decay_at_y",
-            wd,
-            wd >= 0.0 && wd.is_finite(),
-            "0 <= weight_decay_at_y < inf",
-        )?;
+        non_negative!("weight_decay_at_y", wd)?;
         check("r", self.r, self.r.is_finite(), "a finite number")?;
         let p = self.weight_lr_power;
         check("weight_lr_power", p, p.is_finite(), "a finite number")

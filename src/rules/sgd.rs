@@ -16,7 +16,7 @@
 
 use crate::drive::Body;
 
-use crate::error::{Error, check};
+use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::rules::{Rule, Visit, const_bools};
 
@@ -167,19 +167,9 @@ impl Rule for Sgd {
     }
 
     fn validate(&self) -> Result<(), Error> {
-        check(
-            "lr",
-            self.lr,
-            self.lr >= 0.0 && self.lr.is_finite(),
-            "0 <= lr < inf",
-        )?;
+        non_negative!("lr", self.lr)?;
         let mu = self.momentum;
-        check(
-            "momentum",
-            mu,
-            mu >= 0.0 && mu.is_finite(),
-            "0 <= momentum < inf",
-        )?;
+        non_negative!("momentum", mu)?;
         check(
             "dampening",
             self.dampening,
@@ -187,12 +177,7 @@ impl Rule for Sgd {
             "a finite number",
         )?;
         let wd = self.weight_decay;
-        check(
-            "weight_decay",
-            wd,
-            wd >= 0.0 && wd.is_finite(),
-            "0 <= weight_decay < inf",
-        )?;
+        non_negative!("weight_decay", wd)?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
             return Err(Error::Conflict {
                 key: "nesterov",
