@@ -88,6 +88,9 @@ struct Coeffs<C> {
     /// The initial step size (first update only).
     lr: C,
     etaminus: C,
+    /// η₋ as the factor chain leaves it: 1 if η₋ rounds to 0 in `C` (torch's third replacement,
+    /// `sign[sign.eq(0)] = 1`, then also hits the elements set to η₋).
+    etaminus_factor: C,
     etaplus: C,
     step_size_min: C,
     step_size_max: C,
@@ -100,6 +103,11 @@ impl<C: Real> Coeffs<C> {
             grad_sign: C::from_f64(if h.maximize { -1.0 } else { 1.0 }),
             lr: C::from_f64(h.lr),
             etaminus: C::from_f64(h.etas.0),
+            etaminus_factor: if C::from_f64(h.etas.0) == C::zero() {
+                C::one()
+            } else {
+                C::from_f64(h.etas.0)
+            },
             etaplus: C::from_f64(h.etas.1),
             step_size_min: C::from_f64(h.step_sizes.0),
             step_size_max: C::from_f64(h.step_sizes.1),
@@ -123,10 +131,13 @@ impl<C: Real, const FIRST: bool> Body<C, 2> for Kernel<C, FIRST> {
         } else {
             (*prev, *step)
         };
-        let s = (g * before).sign(); //                               grad.mul(prev).sign()
-        let f = s.if_gt(zero, k(c.etaplus), s); //                    sign[sign.gt(0)] = etaplus
-        let f = f.if_lt(zero, k(c.etaminus), f); //                   sign[sign.lt(0)] = etaminus
-        let f = f.if_eq(zero, one, f); //                             sign[sign.eq(0)] = 1
+        // torch: sign = grad.mul(prev).sign(); sign[sign.gt(0)] = etaplus;
+        // sign[sign.lt(0)] = etaminus; sign[sign.eq(0)] = 1. With t = g·prev, sign > 0 ⟺ t > 0
+        // and sign < 0 ⟺ t < 0 (torch.sign(NaN) = 0); η₊ > 1 is never touched again, η₋ only if
+        // it is 0 (then 1: `etaminus_factor`), and every other element (t = ±0 or NaN) gets 1.
+        // Two selects instead of sign() and three: the same bits.
+        let t = g * before;
+        let f = t.if_gt(zero, k(c.etaplus), t.if_lt(zero, k(c.etaminus_factor), one));
         let size = size * f; //                                       step_size.mul_(sign)
         let lo = k(c.step_size_min);
         let hi = k(c.step_size_max);
