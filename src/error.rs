@@ -50,6 +50,18 @@ pub enum Error {
         /// Which shapes the rule accepts, and what the reference does with others.
         reason: &'static str,
     },
+    /// A row-sparse gradient (`step_sparse`, `SparseAdam::step_rows`) whose row indices are out
+    /// of range or not sorted ascending.
+    InvalidSparseRows {
+        /// Index of the tensor in the optimizer (groups concatenated in order).
+        tensor: usize,
+        /// Position of the offending index in the `rows` list.
+        position: usize,
+        /// The offending row index.
+        row: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// `step` was given a different number of tensors than the optimizer holds.
     TensorCount {
         /// Tensors the optimizer was built with.
@@ -154,6 +166,15 @@ impl fmt::Display for Error {
             Error::UnsupportedShape { tensor, reason } => {
                 write!(f, "tensor {tensor}: unsupported shape: {reason}")
             }
+            Error::InvalidSparseRows {
+                tensor,
+                position,
+                row,
+                reason,
+            } => write!(
+                f,
+                "tensor {tensor}: sparse gradient rows[{position}] = {row}: {reason}"
+            ),
             Error::TensorCount {
                 expected,
                 found,

@@ -11,7 +11,7 @@ use crate::rules::{
     Adadelta, Adagrad, AdamW, AdamWScheduleFree, AdamWScheduleFreePaper,
     AdamWScheduleFreeReference, Adamax, Asgd, BaseRule, Lion, Mode, NAdam, RAdam,
     RAdamScheduleFree, RmsProp, Rprop, Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
-    SgdScheduleFreeReference, ShapedRule, check_lengths,
+    SgdScheduleFreeReference, ShapedRule, SparseAdam, check_lengths,
 };
 use crate::rules::{Adafactor, Adam, Muon};
 use crate::value::Value;
@@ -764,6 +764,85 @@ where
     }
 }
 
+/// Row-sparse gradients: SparseAdam's reason to exist.
+impl<P, S> GroupedOptimizer<SparseAdam, P, S>
+where
+    P: Element,
+    S: Element<Compute = P::Compute>,
+{
+    /// Updates tensor `index` from a row-sparse gradient, as PyTorch's `step()` does for a
+    /// parameter whose `.grad` is a `sparse_coo_tensor` with `sparse_dim = 1` (what
+    /// `nn.Embedding(sparse=True)` produces): only the given rows of the parameter and its state
+    /// are read and written, and the tensor's step count advances by one (also for an empty
+    /// `rows`, as in torch).
+    ///
+    /// `rows` index the tensor's first dimension (a row is `numel / shape[0]` elements; a 1-D
+    /// tensor's rows are its elements; a 0-D tensor has only row 0) and must be sorted ascending;
+    /// repeated rows (adjacent) are summed in order, as torch's `coalesce()` sums them. `values`
+    /// holds `rows.len()` rows one after another. Every given entry is present, explicit zeros
+    /// included (unlike [`step`](Self::step), where a `±0` entry is absent).
+    ///
+    /// Allocates nothing. Every check is made before anything is written.
+    ///
+    /// # Errors
+    /// [`Error::Mode`] in eval mode; [`Error::IndexOutOfRange`]; [`Error::ShapeMismatch`] if
+    /// `param` is not the tensor's length or `values` is not `rows.len()` rows;
+    /// [`Error::InvalidSparseRows`] naming the tensor and the first row index that is out of
+    /// range or out of order. The optimizer and `param` are unchanged then.
+    ///
+    /// # Examples
+    /// ```
+    /// use optim_kernels::{build_optimizer, Config, Optimizer, ParamGroup};
+    /// let groups = [ParamGroup::new([[1000, 16]])]; // an embedding table
+    /// let mut opt = build_optimizer::<f32>(&groups, &Config::new("SparseAdam").set("lr", 1e-2))?;
+    /// let mut table = vec![0.1f32; 1000 * 16];
+    /// let rows = [3, 3, 17]; // token 3 appeared twice in the batch
+    /// let values = vec![0.5f32; 3 * 16];
+    /// opt.step_sparse(0, &mut table, &rows, &values)?;
+    /// assert_eq!(opt.tensor_step(0), Some(1));
+    /// assert!(table[3 * 16] < 0.1 && table[0] == 0.1);
+    /// # Ok::<(), optim_kernels::Error>(())
+    /// ```
+    pub fn step_sparse(
+        &mut self,
+        index: usize,
+        param: &mut [P],
+        rows: &[usize],
+        values: &[P],
+    ) -> Result<(), Error> {
+        self.check_training("step_sparse")?;
+        let len = self.tensors.len();
+        let t = self.tensors.get_mut(index).ok_or(Error::IndexOutOfRange {
+            what: "tensor",
+            index,
+            len,
+        })?;
+        if param.len() != t.numel {
+            return Err(Error::ShapeMismatch {
+                tensor: index,
+                what: "param",
+                expected: t.numel,
+                found: param.len(),
+            });
+        }
+        let row_len = crate::rules::sparse_adam::check_rows(
+            index,
+            &t.spec.shape,
+            param.len(),
+            rows,
+            values.len(),
+            t.state.len(),
+        )?;
+        let rule = &self.groups[t.group];
+        t.step = t.step.saturating_add(1);
+        let st = self.state.get_mut(t.state.clone()).unwrap_or_default();
+        rule.update_rows_with::<P, S, <P::Compute as Real>::Vector>(
+            t.step, row_len, param, rows, values, st,
+        );
+        Ok(())
+    }
+}
+
 /// An optimizer built by [`build_optimizer`]: one variant per rule, dispatched by `match` once per
 /// call (no `dyn`, no boxing).
 ///
@@ -786,6 +865,9 @@ pub enum Optimizer<P: Element, S: Element<Compute = P::Compute> = <P as Element>
     NAdam(GroupedOptimizer<NAdam, P, S>),
     /// `torch.optim.ASGD` ([`Optimizer::state`] of a tensor is its averaged parameters `ax`).
     Asgd(GroupedOptimizer<Asgd, P, S>),
+    /// `torch.optim.SparseAdam` (dense gradients: exact zeros are absent; row-sparse gradients
+    /// through [`Optimizer::step_sparse`]).
+    SparseAdam(GroupedOptimizer<SparseAdam, P, S>),
     /// lion-pytorch `Lion`.
     Lion(GroupedOptimizer<Lion, P, S>),
     /// `torch.optim.RMSprop`.
@@ -827,6 +909,7 @@ macro_rules! dispatch {
             Optimizer::Rprop($o) => $e,
             Optimizer::NAdam($o) => $e,
             Optimizer::Asgd($o) => $e,
+            Optimizer::SparseAdam($o) => $e,
             Optimizer::Lion($o) => $e,
             Optimizer::RmsProp($o) => $e,
             Optimizer::Adagrad($o) => $e,
@@ -922,6 +1005,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             Kind::Rprop => grouped!(Rprop, Rprop::DEFAULT),
             Kind::NAdam => grouped!(NAdam, NAdam::DEFAULT),
             Kind::Asgd => grouped!(Asgd, Asgd::DEFAULT),
+            Kind::SparseAdam => grouped!(SparseAdam, SparseAdam::DEFAULT),
             // lion-pytorch keeps the constructor's lr as `_init_lr` for `decoupled_weight_decay`.
             Kind::Lion => Optimizer::Lion(GroupedOptimizer::new(
                 &top_level(Lion::DEFAULT, config, |r| r.init_lr = r.lr)?,
@@ -1002,6 +1086,30 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
     #[inline]
     pub fn step_tensor(&mut self, index: usize, param: &mut [P], grad: &[P]) -> Result<(), Error> {
         dispatch!(self, o => o.step_tensor(index, param, grad))
+    }
+
+    /// One tensor's update from a row-sparse gradient: see [`GroupedOptimizer::step_sparse`].
+    /// Only SparseAdam takes sparse gradients, as in PyTorch.
+    ///
+    /// # Errors
+    /// [`Error::Mode`] for every other optimizer; otherwise as
+    /// [`GroupedOptimizer::step_sparse`]. Nothing is written then.
+    #[inline]
+    pub fn step_sparse(
+        &mut self,
+        index: usize,
+        param: &mut [P],
+        rows: &[usize],
+        values: &[P],
+    ) -> Result<(), Error> {
+        match self {
+            Optimizer::SparseAdam(o) => o.step_sparse(index, param, rows, values),
+            _ => Err(Error::Mode {
+                what: "step_sparse",
+                reason: "only SparseAdam takes sparse gradients (as in torch.optim); give this \
+                         optimizer dense gradients with step() or step_tensor()",
+            }),
+        }
     }
 
     /// Number of parameter groups.
@@ -1132,7 +1240,8 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             | Optimizer::RAdam(_)
             | Optimizer::Rprop(_)
             | Optimizer::NAdam(_)
-            | Optimizer::Asgd(_) => None,
+            | Optimizer::Asgd(_)
+            | Optimizer::SparseAdam(_) => None,
             Optimizer::Adafactor(_) | Optimizer::Muon(_) => None,
         }
     }
@@ -1194,6 +1303,16 @@ fn wrapper(config: &Config, reference: bool) -> Result<ScheduleFreeWrapper<BaseR
                 reason: "NAdam and ASGD keep per-tensor scalars (mu_product; eta and mu), which \
                          the wrapper's fused kernel does not carry; wrap a rule without them \
                          (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, RAdam, Rprop, Lion)",
+                group: None,
+            });
+        }
+        Kind::SparseAdam => {
+            return Err(Error::Conflict {
+                key: "base",
+                reason: "SparseAdam updates only the entries present in a sparse gradient, while \
+                         the wrapper averages and interpolates every entry at every step; wrap \
+                         a dense rule (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, \
+                         RAdam, Rprop, Lion)",
                 group: None,
             });
         }
@@ -1269,6 +1388,7 @@ pub fn optimizer_defaults(name: &str) -> Option<Config> {
         Kind::Rprop => all(Rprop::DEFAULT),
         Kind::NAdam => all(NAdam::DEFAULT),
         Kind::Asgd => all(Asgd::DEFAULT),
+        Kind::SparseAdam => all(SparseAdam::DEFAULT),
         Kind::Lion => all(Lion::DEFAULT),
         Kind::RmsProp => all(RmsProp::DEFAULT),
         Kind::Adagrad => all(Adagrad::DEFAULT),
@@ -1310,6 +1430,7 @@ pub fn optimizer_keys(name: &str) -> Option<&'static [&'static str]> {
         Kind::Rprop => Rprop::DEFAULT.keys(),
         Kind::NAdam => NAdam::DEFAULT.keys(),
         Kind::Asgd => Asgd::DEFAULT.keys(),
+        Kind::SparseAdam => SparseAdam::DEFAULT.keys(),
         Kind::Lion => Lion::DEFAULT.keys(),
         Kind::RmsProp => RmsProp::DEFAULT.keys(),
         Kind::Adagrad => Adagrad::DEFAULT.keys(),

@@ -47,6 +47,7 @@ pub mod rprop;
 pub mod schedule_free;
 pub mod sgd;
 pub mod shaped;
+pub mod sparse_adam;
 
 pub use adadelta::Adadelta;
 pub use adafactor::Adafactor;
@@ -68,6 +69,7 @@ pub use schedule_free::{
 };
 pub use sgd::Sgd;
 pub use shaped::ShapedRule;
+pub use sparse_adam::SparseAdam;
 
 pub(crate) mod sealed {
     pub trait Sealed {}
@@ -79,6 +81,7 @@ pub(crate) mod sealed {
     impl Sealed for super::Rprop {}
     impl Sealed for super::NAdam {}
     impl Sealed for super::Asgd {}
+    impl Sealed for super::SparseAdam {}
     impl Sealed for super::BaseRule {}
     impl Sealed for super::SgdScheduleFree {}
     impl Sealed for super::SgdScheduleFreeReference {}
