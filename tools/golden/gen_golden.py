@@ -25,6 +25,11 @@ measures what that changes (the same case under the float32 default) and records
 it in each file's `reference`. f32 cases run torch's default dispatch (no
 foreach/fused keyword: the single-tensor path on CPU; checked bitwise against
 foreach=False) under the float32 default dtype, i.e. with float32 scalars.
+
+SparseAdam takes no foreach/fused keyword and keeps `step` as a Python int: every
+case runs its only path with `p.grad = g.to_sparse()` (exact zeros, +0 and -0,
+are absent from the sparse gradient, as REPLAY.md specifies), under the default
+float32 dtype for both f64 and f32 cases.
 """
 
 import os
@@ -115,6 +120,8 @@ def write_json(path, obj):
 #   zero_frac   optional: this fraction of gradient elements is exactly 0 (every step)
 #   grad_shift  optional per-tensor constant added to the gradients (persistent signs)
 #   f32_diverges  the float32 reference legitimately differs from float64 (skip that check)
+#   neg_zero_frac optional: this fraction of gradient elements is exactly -0.0 (every step)
+#   all_zero    optional {step index: [tensor indices]}: those gradients are all zeros (+0 and -0)
 #
 # Always: tensor 1 has no gradient at step index 2.
 
@@ -320,6 +327,26 @@ SPECS = [
     dict(name="rprop_etas_near_one", opt="Rprop",
          kwargs={"lr": 0.01, "etas": (1.0 - 1e-9, 1.0 + 1e-9)},
          groups=None, late=[1], lr_sched={}, steps=6, f32_diverges=True),
+
+    # ---------------------------------------------------------------- SparseAdam
+    # Gradients go through to_sparse(): exact zeros (+0 and -0) are absent. all_zero gives a tensor
+    # a gradient without entries (nnz = 0): its step counts, nothing moves.
+    dict(name="sparse_adam_default", opt="SparseAdam", kwargs={"lr": 0.01},
+         groups=None, late=[2], lr_sched={3: [0.005], 6: [0.002]}, zero_grad0=True, steps=8,
+         zero_frac=0.3, neg_zero_frac=0.1, all_zero={1: [0], 4: [2]}),
+    dict(name="sparse_adam_groups", opt="SparseAdam", kwargs={"lr": 0.02, "eps": 1e-6},
+         groups=[([0, 2], {"lr": 0.01, "betas": (0.8, 0.99)}), ([1], {"eps": 1e-4, "betas": (0.5, 0.9)})],
+         late=[1], lr_sched={3: [0.01, 0.005], 6: [0.005, 0.002]}, steps=8, zero_frac=0.5,
+         all_zero={3: [1]}),
+    dict(name="sparse_adam_maximize", opt="SparseAdam",
+         kwargs={"lr": 0.05, "betas": (0.5, 0.9), "maximize": True},
+         groups=G_LR_WD(0.02, 0.0)[:1] + [([1], {"maximize": False})],
+         late=[0], lr_sched={3: [0.01, 0.03]}, steps=7, zero_frac=0.2, neg_zero_frac=0.2,
+         all_zero={5: [0, 1]}),
+    # betas (0, 0): m and v are the present entries' g and g*g, no bias correction.
+    dict(name="sparse_adam_betas_zero", opt="SparseAdam",
+         kwargs={"lr": 0.01, "betas": (0.0, 0.0), "eps": 1e-3},
+         groups=None, late=[], lr_sched={2: [0.02]}, steps=6, zero_frac=0.4),
 ]
 
 # torch.optim classes without a fused CPU kernel: f32 runs the default dispatch, f64 runs under
@@ -327,7 +354,7 @@ SPECS = [
 SCALAR_STATE_OPTS = {"RAdam", "NAdam", "ASGD", "Rprop"}
 
 
-TORCH_OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax")
+TORCH_OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "SparseAdam")
 
 
 def torch_class(opt):
@@ -362,6 +389,10 @@ def make_data(spec):
                 g = g + spec["grad_shift"][i]
             if "zero_frac" in spec:
                 g[rng.random(g.shape) < spec["zero_frac"]] = 0.0
+            if "neg_zero_frac" in spec:
+                g[rng.random(g.shape) < spec["neg_zero_frac"]] = -0.0
+            if i in spec.get("all_zero", {}).get(step, []):
+                g = np.where(rng.random(g.shape) < 0.5, 0.0, -0.0)
             if step == 0 and spec.get("zero_grad0") and i == 0:
                 g[0] = 0.0
             if (step == 0 and i in spec["late"]) or (step == 2 and i == 1):
@@ -404,6 +435,8 @@ def run_reference(spec, kwargs, params_np, grads_np, dtype, default_dtype=None):
                 g["lr"] = v
         for p, g in zip(ps, grads[step]):
             p.grad = None if g is None else g.clone()
+            if spec["opt"] == "SparseAdam" and g is not None:
+                p.grad = p.grad.to_sparse()  # exact zeros (+0, -0) are absent
         opt.step()
         out.append([p.detach().clone() for p in ps])
     return out, init, grads
@@ -447,6 +480,12 @@ def generate_case(spec, dtype_name):
     if opt == "Lion":
         ref = (f"lion-pytorch {LION_VERSION} {cls} (its only CPU path: per-parameter loop "
                f"lion_pytorch.lion_pytorch.update_fn), torch {TORCH_VERSION}, {CAP_NOTE}")
+        steps, init, grads = run_reference(spec, kwargs, params_np, grads_np, dtype)
+    elif opt == "SparseAdam":
+        # Its only path (no foreach/fused keyword); `step` is a Python int whatever the default
+        # dtype; the gradient is dense.to_sparse().
+        ref = (f"torch {TORCH_VERSION} {cls} (its only path, torch/optim/_functional.py "
+               f"sparse_adam; p.grad = g.to_sparse(): exact zeros are absent), {CAP_NOTE}")
         steps, init, grads = run_reference(spec, kwargs, params_np, grads_np, dtype)
     elif opt in SCALAR_STATE_OPTS and dtype_name == "f64":
         kwargs["foreach"] = False
@@ -498,7 +537,7 @@ def generate_case(spec, dtype_name):
     # Sanity check: the same case (same f32-rounded inputs) in float64 through the
     # single-tensor path must agree closely; catches a silently wrong code path.
     sanity_kwargs = {k: v for k, v in kwargs.items() if k != "fused"}
-    if opt != "Lion":
+    if opt not in ("Lion", "SparseAdam"):
         sanity_kwargs["foreach"] = False
     init_np = [p.to(torch.float64).reshape(-1).numpy() for p in init]
     grads64 = [[None if g is None else g.to(torch.float64).reshape(-1).numpy() for g in row] for row in grads]
@@ -607,6 +646,16 @@ ERROR_SPECS = [
     ("nadam_foreach_differentiable", "NAdam", {"foreach": True, "differentiable": True}, "foreach"),
     ("asgd_foreach_differentiable", "ASGD", {"foreach": True, "differentiable": True}, "foreach"),
     ("rprop_foreach_differentiable", "Rprop", {"foreach": True, "differentiable": True}, "foreach"),
+    ("sparse_adam_zero_lr", "SparseAdam", {"lr": 0.0}, "lr"),
+    ("sparse_adam_negative_lr", "SparseAdam", {"lr": -0.001}, "lr"),
+    ("sparse_adam_zero_eps", "SparseAdam", {"eps": 0.0}, "eps"),
+    ("sparse_adam_negative_eps", "SparseAdam", {"eps": -1e-8}, "eps"),
+    ("sparse_adam_beta1_one", "SparseAdam", {"betas": (1.0, 0.999)}, "betas[0]"),
+    ("sparse_adam_beta1_negative", "SparseAdam", {"betas": (-0.1, 0.999)}, "betas[0]"),
+    ("sparse_adam_beta2_one", "SparseAdam", {"betas": (0.9, 1.0)}, "betas[1]"),
+    ("sparse_adam_unknown_key_weight_decay", "SparseAdam", {"weight_decay": 0.01}, "weight_decay"),
+    ("sparse_adam_unknown_key_foreach", "SparseAdam", {"foreach": False}, "foreach"),
+    ("sparse_adam_unknown_key_amsgrad", "SparseAdam", {"amsgrad": True}, "amsgrad"),
 ]
 
 
@@ -620,6 +669,8 @@ def generate_error(name, opt, kwargs, key):
         o = torch_class(opt)([p], **kwargs)
         when = " at the first step"
         p.grad = torch.tensor([0.25, -0.5, 1.0], dtype=torch.float64)
+        if opt == "SparseAdam":
+            p.grad = p.grad.to_sparse()
         o.step()
     except (ValueError, AssertionError, TypeError, RuntimeError) as e:
         msg = str(e).replace("\n", " ").strip()
