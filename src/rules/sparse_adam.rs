@@ -429,3 +429,98 @@ impl Rule for SparseAdam {
 
 #[cfg(feature = "alloc")]
 crate::config::hyper_keys!(SparseAdam, [lr, betas, eps, maximize]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_rows_refuses_bad_rows_and_lengths_before_writing() {
+        let h = SparseAdam::DEFAULT;
+        let shape = [4, 3];
+        let p0 = [0.25f32; 12];
+        let vals = [1.0f32; 6];
+        let cases: [(&[usize], &[f32], &[usize]); 5] = [
+            (&[2, 1], &vals, &shape),      // unsorted
+            (&[1, 4], &vals, &shape),      // out of range
+            (&[0, 1], &vals[..5], &shape), // values not 2 rows
+            (&[0, 1], &vals, &[3, 4]),     // rows of 4 elements: values are not 2 rows
+            (&[0, 1], &vals, &[13]),       // p is not the shape's size
+        ];
+        let expected = [
+            Error::InvalidSparseRows {
+                tensor: 0,
+                position: 1,
+                row: 1,
+                reason: "rows must be sorted ascending (repeated rows adjacent)",
+            },
+            Error::InvalidSparseRows {
+                tensor: 0,
+                position: 1,
+                row: 4,
+                reason: "row index out of range",
+            },
+            Error::ShapeMismatch {
+                tensor: 0,
+                what: "sparse values",
+                expected: 6,
+                found: 5,
+            },
+            Error::ShapeMismatch {
+                tensor: 0,
+                what: "sparse values",
+                expected: 8,
+                found: 6,
+            },
+            Error::ShapeMismatch {
+                tensor: 0,
+                what: "param",
+                expected: 13,
+                found: 12,
+            },
+        ];
+        for ((rows, values, shape), want) in cases.iter().zip(expected) {
+            let (mut p, mut state, mut step) = (p0, [0.5f32; 24], 7u64);
+            let err = h
+                .step_rows(&mut step, shape, &mut p, rows, values, &mut state)
+                .unwrap_err();
+            assert_eq!(err, want);
+            assert_eq!((p, state, step), (p0, [0.5; 24], 7), "nothing written");
+        }
+        let mut short_state = [0.0f32; 23];
+        let mut p = p0;
+        assert!(matches!(
+            h.step_rows(&mut 0, &shape, &mut p, &[0], &vals[..3], &mut short_state),
+            Err(Error::ShapeMismatch { what: "state", .. })
+        ));
+    }
+
+    #[test]
+    fn rows_of_0d_and_1d_tensors_are_elements_and_empty_rows_count_the_step() {
+        let h = SparseAdam::DEFAULT;
+        // 0-D: one row of one element; row 1 does not exist.
+        let (mut p, mut s, mut t) = ([1.0f64], [0.0f64; 2], 0);
+        h.step_rows(&mut t, &[], &mut p, &[0], &[0.5], &mut s)
+            .unwrap();
+        assert!(p[0] < 1.0 && t == 1);
+        assert!(
+            h.step_rows(&mut t, &[], &mut p, &[1], &[0.5], &mut s)
+                .is_err()
+        );
+        // 1-D: rows are elements; an explicit zero is present (m and v decay, p does not move
+        // when m and v start at zero).
+        let (mut p, mut s, mut t) = ([1.0f64; 5], [0.0f64; 10], 0);
+        h.step_rows(&mut t, &[5], &mut p, &[1, 3], &[0.0, -2.0], &mut s)
+            .unwrap();
+        assert_eq!(p[..3], [1.0; 3]);
+        assert!(p[3] > 1.0);
+        // An empty gradient counts the step and changes nothing else.
+        let (p_before, s_before) = (p, s);
+        h.step_rows(&mut t, &[5], &mut p, &[], &[], &mut s).unwrap();
+        assert_eq!((p, s, t), (p_before, s_before, 2));
+        // A dense gradient of ±0 is absent: the step counts, nothing moves.
+        h.step(&mut t, &mut p, &[0.0, -0.0, 0.0, -0.0, 0.0], &mut s)
+            .unwrap();
+        assert_eq!((p, s, t), (p_before, s_before, 3));
+    }
+}

@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::lanes::Real;
 use crate::rules::{
     Adadelta, Adagrad, Adam, AdamW, Adamax, Asgd, Lion, NAdam, RAdam, RmsProp, Rprop, Rule, Sgd,
+    SparseAdam,
 };
 use half::{bf16, f16};
 use proptest::prelude::*;
@@ -1108,6 +1109,187 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
+// SparseAdam: an absent entry (gradient ±0) keeps θ, m and v bit for bit, whatever they hold
+// (∞ included; a NaN stays NaN, its payload canonicalised where it is stored as f16/bf16); the row-sparse form equals the dense form bit for bit where no given
+// entry is zero; repeated rows equal their sum given once.
+
+fn sparse_adam_absent_entries_untouched<P, S>(
+    mut case: Case<SparseAdam, P, S>,
+) -> Result<(), TestCaseError>
+where
+    P: TestElement,
+    S: TestElement<Compute = P::Compute>,
+{
+    let n = case.p.len();
+    for (k, g) in case.grads.iter_mut().enumerate() {
+        for (i, x) in g.iter_mut().enumerate() {
+            match (i + k) % 3 {
+                0 => *x = P::of_f64(0.0),
+                1 if i % 2 == 0 => *x = P::of_f64(-0.0),
+                _ => {}
+            }
+        }
+    }
+    let (mut p, mut state, mut step) = (case.p.clone(), case.state.clone(), case.step - 1);
+    for g in &case.grads {
+        let (p0, s0) = (p.clone(), state.clone());
+        prop_assert!(case.rule.step(&mut step, &mut p, g, &mut state).is_ok());
+        fn kept<T: TestElement>(a: T, b: T) -> bool {
+            strategies::same_bits(a, b) || (a.as_f64().is_nan() && b.as_f64().is_nan())
+        }
+        for i in (0..n).filter(|&i| g[i].as_f64() == 0.0) {
+            prop_assert!(kept(p[i], p0[i]), "param {i} moved");
+            for slot in 0..2 {
+                let j = slot * n + i;
+                prop_assert!(kept(state[j], s0[j]), "state {j} changed");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The case's tensor seen as `rows × row_len` (trailing elements dropped); at update `k` the
+/// rows with `(r + k) % 2 == 0` have a gradient, their zero entries made 1 (present either way).
+fn sparse_adam_rows_equal_dense<P: TestElement>(
+    case: Case<SparseAdam, P, P>,
+    row_len: usize,
+) -> Result<(), TestCaseError> {
+    let nrows = case.p.len() / row_len;
+    let n = nrows * row_len;
+    let shape = [nrows, row_len];
+    let mut p_dense = case.p[..n].to_vec();
+    let mut p_rows = p_dense.clone();
+    let mut p_dup = p_dense.clone();
+    let mut s_dense = vec![P::default(); 2 * n];
+    let (mut s_rows, mut s_dup) = (s_dense.clone(), s_dense.clone());
+    let (mut t_dense, mut t_rows, mut t_dup) = (0u64, 0u64, 0u64);
+    for (k, g) in case.grads.iter().enumerate() {
+        let rows: Vec<usize> = (0..nrows).filter(|r| (r + k) % 2 == 0).collect();
+        let fix = |x: P| if x.as_f64() == 0.0 { P::of_f64(1.0) } else { x };
+        let mut dense = vec![P::default(); n];
+        let mut values = Vec::new();
+        for &r in &rows {
+            for i in r * row_len..(r + 1) * row_len {
+                dense[i] = fix(g[i]);
+                values.push(fix(g[i]));
+            }
+        }
+        prop_assert!(
+            case.rule
+                .step(&mut t_dense, &mut p_dense, &dense, &mut s_dense)
+                .is_ok()
+        );
+        prop_assert!(
+            case.rule
+                .step_rows(
+                    &mut t_rows,
+                    &shape,
+                    &mut p_rows,
+                    &rows,
+                    &values,
+                    &mut s_rows
+                )
+                .is_ok()
+        );
+        same_bits("param", &p_dense, &p_rows)?;
+        same_bits("state", &s_dense, &s_rows)?;
+        // Every row given twice (a, then b) equals the row given once with a + b.
+        let other = &case.grads[(k + 1) % case.grads.len()];
+        let (mut dup_rows, mut dup_values, mut summed) = (Vec::new(), Vec::new(), Vec::new());
+        for (j, &r) in rows.iter().enumerate() {
+            let a = &values[j * row_len..(j + 1) * row_len];
+            let b = &other[r * row_len..(r + 1) * row_len];
+            dup_rows.extend([r, r]);
+            dup_values.extend_from_slice(a);
+            dup_values.extend_from_slice(b);
+            summed.extend(
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| P::from_compute(x.to_compute() + y.to_compute())),
+            );
+        }
+        let mut p_once = p_dup.clone();
+        let mut s_once = s_dup.clone();
+        let mut t_once = t_dup;
+        prop_assert!(
+            case.rule
+                .step_rows(
+                    &mut t_once,
+                    &shape,
+                    &mut p_once,
+                    &rows,
+                    &summed,
+                    &mut s_once
+                )
+                .is_ok()
+        );
+        prop_assert!(
+            case.rule
+                .step_rows(
+                    &mut t_dup,
+                    &shape,
+                    &mut p_dup,
+                    &dup_rows,
+                    &dup_values,
+                    &mut s_dup
+                )
+                .is_ok()
+        );
+        same_bits("param (repeated rows)", &p_once, &p_dup)?;
+        same_bits("state (repeated rows)", &s_once, &s_dup)?;
+    }
+    prop_assert_eq!(
+        (t_dense, t_rows),
+        (case.grads.len() as u64, case.grads.len() as u64)
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn sparse_adam_absent_entries_keep_param_and_state_f32(
+        c in strategies::case::<_, f32, f32>(strategies::sparse_adam(), 3, Values::Any, Values::Any)
+    ) {
+        sparse_adam_absent_entries_untouched(c)?;
+    }
+    #[test]
+    fn sparse_adam_absent_entries_keep_param_and_state_bf16(
+        c in strategies::case::<_, bf16, f32>(strategies::sparse_adam(), 3, Values::Any, Values::Any)
+    ) {
+        sparse_adam_absent_entries_untouched(c)?;
+    }
+    #[test]
+    fn sparse_adam_absent_entries_keep_param_and_state_f64(
+        c in strategies::case::<_, f64, f64>(strategies::sparse_adam(), 3, Values::Any, Values::Any)
+    ) {
+        sparse_adam_absent_entries_untouched(c)?;
+    }
+    #[test]
+    fn second_moment_stays_nonnegative_sparse_adam_f32(
+        c in strategies::case::<_, f32, f32>(strategies::sparse_adam(), 3, Values::Finite, Values::Finite),
+        zero_state in any::<bool>(),
+    ) {
+        v_nonnegative(c, zero_state)?;
+    }
+    #[test]
+    fn sparse_adam_rows_equal_dense_f32(
+        c in strategies::case::<_, f32, f32>(strategies::sparse_adam(), 3, Values::Finite, Values::Any),
+        row_len in 1usize..12,
+    ) {
+        sparse_adam_rows_equal_dense(c, row_len)?;
+    }
+    #[test]
+    fn sparse_adam_rows_equal_dense_f64(
+        c in strategies::case::<_, f64, f64>(strategies::sparse_adam(), 3, Values::Finite, Values::Any),
+        row_len in 1usize..12,
+    ) {
+        sparse_adam_rows_equal_dense(c, row_len)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // State sizes and length checks.
 
 #[test]
@@ -1165,6 +1347,8 @@ fn state_len_is_slots_times_n() {
         assert_eq!(RAdam::DEFAULT.state_len(n), 2 * n);
         assert_eq!(Rule::state_len(&Rprop::DEFAULT, n), 2 * n);
         assert_eq!(Rprop::DEFAULT.state_len(n), 2 * n);
+        assert_eq!(Rule::state_len(&SparseAdam::DEFAULT, n), 2 * n);
+        assert_eq!(SparseAdam::DEFAULT.state_len(n), 2 * n);
     }
 }
 

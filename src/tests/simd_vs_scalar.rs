@@ -129,6 +129,11 @@ simd_vs_scalar! {
     simd_matches_scalar_bitwise_rprop_f16: strategies::rprop(), f16, f32;
     simd_matches_scalar_bitwise_rprop_bf16: strategies::rprop(), bf16, f32;
     simd_matches_scalar_bitwise_rprop_f32_bf16_state: strategies::rprop(), f32, bf16;
+    simd_matches_scalar_bitwise_sparse_adam_f64: strategies::sparse_adam(), f64, f64;
+    simd_matches_scalar_bitwise_sparse_adam_f32: strategies::sparse_adam(), f32, f32;
+    simd_matches_scalar_bitwise_sparse_adam_f16: strategies::sparse_adam(), f16, f32;
+    simd_matches_scalar_bitwise_sparse_adam_bf16: strategies::sparse_adam(), bf16, f32;
+    simd_matches_scalar_bitwise_sparse_adam_f32_bf16_state: strategies::sparse_adam(), f32, bf16;
     simd_matches_scalar_bitwise_sgd_schedule_free_f64: strategies::sgd_schedule_free(), f64, f64;
     simd_matches_scalar_bitwise_sgd_schedule_free_bf16: strategies::sgd_schedule_free(), bf16, f32;
     simd_matches_scalar_bitwise_adamw_schedule_free_f64: strategies::adamw_schedule_free(), f64, f64;

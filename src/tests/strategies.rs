@@ -5,7 +5,7 @@ use crate::element::Element;
 use crate::rules::{
     Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Asgd,
     Lion, NAdam, RAdam, RAdamScheduleFree, RmsProp, Rprop, Rule, ScheduleFreeWrapper, Sgd,
-    SgdScheduleFree,
+    SgdScheduleFree, SparseAdam,
 };
 use half::{bf16, f16};
 use proptest::prelude::*;
@@ -516,6 +516,18 @@ pub fn rprop() -> impl Strategy<Value = Rprop> {
         })
 }
 
+/// `torch.optim.SparseAdam` settings: Adam's β's (β = 0 included), ε > 0, `maximize`.
+pub fn sparse_adam() -> impl Strategy<Value = SparseAdam> {
+    (lr(), adam_betas(), eps(false), any::<bool>()).prop_map(|(lr, betas, eps, maximize)| {
+        valid(SparseAdam {
+            lr,
+            betas,
+            eps,
+            maximize,
+        })
+    })
+}
+
 /// lion-pytorch settings: β's including 0 and 1, weight decay 0 or not, `decoupled_weight_decay`
 /// with a constructor lr between 1 and 10 times the current lr (a scheduler lowers lr).
 pub fn lion() -> impl Strategy<Value = Lion> {
@@ -854,6 +866,13 @@ impl Reachable for RAdam {
 
 /// Any `prev` and `step_size` (a negative or zero step size included: the clamp maps it).
 impl Reachable for Rprop {}
+
+impl Reachable for SparseAdam {
+    /// `exp_avg_sq ≥ 0`.
+    fn reachable(&self, s: &mut [f64; 3]) {
+        s[1] = s[1].abs();
+    }
+}
 
 /// Makes every element of a generated state (`rule.slots() × n`, slot-major) reachable.
 pub fn make_reachable<R: Reachable, S: TestElement>(rule: &R, state: &mut [S], n: usize) {

@@ -36,7 +36,7 @@
 //! absolutely in f16's subnormal range; [`store`] counts that.
 
 use crate::rules::{
-    Adadelta, Adagrad, Adam, Adamax, Asgd, Lion, NAdam, RAdam, RmsProp, Rprop, Sgd,
+    Adadelta, Adagrad, Adam, Adamax, Asgd, Lion, NAdam, RAdam, RmsProp, Rprop, Sgd, SparseAdam,
 };
 
 /// Unit roundoff of f64, for the reference's own roundings.
@@ -704,6 +704,53 @@ pub fn rprop(h: &Rprop, step: u64, p: f64, g: f64, prev: f64, step_size: f64, u:
     Bound {
         p: u * p_r[0].abs() + e_size,
         state: [0.0, e_size, 0.0],
+        ..Bound::default()
+    }
+}
+
+/// SparseAdam, one element: `p`, `g`, `m`, `v` before the step. An absent entry (`g = ±0`) is
+/// left exactly as it was (error 0).
+///
+/// ```text
+/// g₁ = ±g            exact
+/// Δm = (g₁ − m)·w    w = 1 − β₁; roundings: w, the difference, the product
+///                                                                  e_Δm = 3u|g₁ − m|w
+/// m' = m + Δm        rounding of the sum                            e_m = u|m'| + e_Δm
+/// Δv = (g₁² − v)·w₂  w₂ = 1 − β₂; roundings: the square, w₂, the difference, the product
+///                                              e_Δv = u(2|g₁² − v| + g₁²)w₂ + u|g₁² − v|w₂
+/// v' = v + Δv        rounding of the sum                            e_v = u|v'| + e_Δv
+/// r = √v'                                                           e_r = u·r + min(e_v/r, √e_v)
+/// D = r + ε          roundings: ε, the sum                          e_D = u(ε + D) + e_r
+/// q = m'/D           rounding, and the quotient's sensitivity       e_q = u|q| + (e_m + |q|e_D)/(D − e_D)
+/// U = s·q            s = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ); roundings: s, the product
+///                                                                   e_U = 2u|U| + s·e_q
+/// θ' = θ − U         rounding of the sum                            e_θ = u|θ'| + e_U
+/// ```
+pub fn sparse_adam(h: &SparseAdam, step: u64, p: f64, g: f64, m: f64, v: f64, u: f64) -> Bound {
+    if g == 0.0 {
+        return Bound::default();
+    }
+    let (beta1, beta2) = h.betas;
+    let t = step as f64;
+    let s = h.lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
+    let g1 = if h.maximize { -g } else { g };
+    let (w, w2) = (1.0 - beta1, 1.0 - beta2);
+    let m1 = m + (g1 - m) * w;
+    let e_m = u * m1.abs() + 3.0 * u * (g1 - m).abs() * w;
+    let d2 = g1 * g1 - v;
+    let v1 = v + d2 * w2;
+    let e_v = u * v1.abs() + u * (3.0 * d2.abs() + g1 * g1) * w2;
+    let r = v1.sqrt();
+    let den = r + h.eps;
+    let e_den = u * (h.eps + den) + sqrt_err(r, e_v, u);
+    let q = m1 / den;
+    let e_q = quotient_err(q.abs(), den, e_m, e_den, u);
+    let upd = s * q;
+    let e_upd = 2.0 * u * upd.abs() + s * e_q;
+    let p_new = p - upd;
+    Bound {
+        p: u * p_new.abs() + e_upd,
+        state: [e_m, e_v, 0.0],
         ..Bound::default()
     }
 }

@@ -15,13 +15,13 @@
 
 use super::reference::{
     adadelta_step, adagrad_step, adam_step, adamax_step, adamw_step, asgd_step, lion_step,
-    nadam_step, radam_step, rmsprop_step, rprop_step, sgd_step,
+    nadam_step, radam_step, rmsprop_step, rprop_step, sgd_step, sparse_adam_step,
 };
 use super::strategies::{self, Case, Reachable, TestElement, Values, config};
 use super::tolerance::{self, Bound, MARGIN, U64};
 use crate::rules::{
     Adadelta, Adagrad, Adam, AdamW, Adamax, Asgd, AsgdScalars, Lion, NAdam, NAdamScalars, RAdam,
-    RmsProp, Rprop, Sgd,
+    RmsProp, Rprop, Sgd, SparseAdam,
 };
 use half::{bf16, f16};
 use proptest::prelude::*;
@@ -335,6 +335,25 @@ impl Checked for Rprop {
     }
 }
 
+impl Checked for SparseAdam {
+    fn reference(&self, step: u64, p: &mut [f64], g: &[f64], state: &mut [f64], _: &mut [f64; 2]) {
+        let (m, v) = state.split_at_mut(p.len());
+        sparse_adam_step(self, step, p, g, m, v);
+    }
+    fn bound(
+        &self,
+        step: u64,
+        p: f64,
+        g: f64,
+        s: [f64; 3],
+        _: [f64; 2],
+        _: [f64; 2],
+        u: f64,
+    ) -> Bound {
+        tolerance::sparse_adam(self, step, p, g, s[0], s[1], u)
+    }
+}
+
 fn widen<T: TestElement>(xs: &[T]) -> Vec<f64> {
     xs.iter().map(|x| x.as_f64()).collect()
 }
@@ -531,6 +550,10 @@ vs_reference! {
     rprop_f32_matches_reference: strategies::rprop(), f32, f32;
     rprop_f32_bf16_state_matches_reference: strategies::rprop(), f32, bf16;
     rprop_f16_matches_reference: strategies::rprop(), f16, f32;
+    sparse_adam_f64_matches_reference: strategies::sparse_adam(), f64, f64;
+    sparse_adam_f32_matches_reference: strategies::sparse_adam(), f32, f32;
+    sparse_adam_f32_bf16_state_matches_reference: strategies::sparse_adam(), f32, bf16;
+    sparse_adam_bf16_matches_reference: strategies::sparse_adam(), bf16, f32;
 }
 
 /// How close the errors come to the bounds: the largest `|kernel − reference| / allowed` over
@@ -596,4 +619,6 @@ fn report_error_to_bound_ratios() {
     report::<Asgd, f32, f32>("ASGD f32", strategies::asgd());
     report::<Rprop, f64, f64>("Rprop f64", strategies::rprop());
     report::<Rprop, f32, f32>("Rprop f32", strategies::rprop());
+    report::<SparseAdam, f64, f64>("SparseAdam f64", strategies::sparse_adam());
+    report::<SparseAdam, f32, f32>("SparseAdam f32", strategies::sparse_adam());
 }

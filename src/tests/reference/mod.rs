@@ -1,6 +1,6 @@
 //! Naive f64 reference loops, one file per rule, written from the equations in the rule docs and
 //! in `/work/shared/reference/OPTIMIZERS.md` (§1.1 Adam/AdamW, §1.2 SGD, §1.3 RMSprop, §1.4
-//! Adagrad, §1.5 Adadelta, §1.6 Adamax, §1.7 NAdam, §1.8 RAdam, §1.9 ASGD, §1.10 Rprop, §4.1
+//! Adagrad, §1.5 Adadelta, §1.6 Adamax, §1.7 NAdam, §1.8 RAdam, §1.9 ASGD, §1.10 Rprop, §1.12 SparseAdam, §4.1
 //! lion-pytorch).
 //!
 //! They share no code with the crate: hyperparameters are read from the crate's structs, and
@@ -23,6 +23,7 @@ mod radam;
 mod rmsprop;
 mod rprop;
 mod sgd;
+mod sparse_adam;
 
 pub use adadelta::adadelta_step;
 pub use adagrad::adagrad_step;
@@ -35,6 +36,7 @@ pub use radam::radam_step;
 pub use rmsprop::rmsprop_step;
 pub use rprop::rprop_step;
 pub use sgd::sgd_step;
+pub use sparse_adam::sparse_adam_step;
 
 /// `torch.lerp(a, b, w)` for a scalar weight (`aten/src/ATen/native/Lerp.h`): two formulas,
 /// chosen by `|w| < 0.5`.
