@@ -935,3 +935,102 @@ fn shaped_rules_refuse_shapes_by_tensor_and_cannot_be_wrapped() {
         assert!(err.to_string().contains("shape-aware"), "{err}");
     }
 }
+
+#[test]
+fn sparse_adam_checks_its_keys_as_torch_does() {
+    let name = "SparseAdam";
+    // torch: `0 < lr`, `0 < eps` (strict), each beta in [0, 1); no weight decay, no dispatch flags.
+    for lr in [0.0, -1e-3, f64::NAN, f64::INFINITY] {
+        rejected(Config::new(name).set("lr", lr), "lr");
+    }
+    for eps in [0.0, -1e-8, f64::NAN] {
+        rejected(Config::new(name).set("eps", eps), "eps");
+    }
+    rejected(Config::new(name).set("betas", (1.0, 0.999)), "betas[0]");
+    rejected(Config::new(name).set("betas", (-0.1, 0.999)), "betas[0]");
+    rejected(Config::new(name).set("betas", (0.9, 1.0)), "betas[1]");
+    rejected_in_group_as(name, "betas", (0.9, -0.5), "betas[1]");
+    rejected_in_group(name, "lr", 0.0);
+    for key in [
+        "weight_decay",
+        "foreach",
+        "fused",
+        "amsgrad",
+        "capturable",
+        "differentiable",
+    ] {
+        rejected(Config::new(name).set(key, false), key);
+    }
+    assert!(build(&Config::new(name).set("betas", (0.0, 0.0))).is_ok());
+    let opt = build(&Config::new("sparseadam")).unwrap();
+    assert_eq!(opt.name(), "SparseAdam");
+    assert_eq!(opt.get(0, "lr"), Some(Value::Float(1e-3)));
+    assert_eq!(opt.get(0, "eps"), Some(Value::Float(1e-8)));
+    assert_eq!(opt.get(0, "betas"), Some((0.9, 0.999).into()));
+    assert_eq!(opt.get(0, "maximize"), Some(Value::Bool(false)));
+    // Exactly the constructor's keyword arguments, in its signature order.
+    assert_eq!(
+        optimizer_keys(name).unwrap(),
+        ["lr", "betas", "eps", "maximize"]
+    );
+    let d = optimizer_defaults(name).unwrap();
+    assert_eq!(d.values().count(), 4);
+    // Not a schedule-free base: it updates only the entries present in a sparse gradient.
+    let c = Config::new("ScheduleFreeWrapper").set("base", Config::new(name).to_dict());
+    let err = build_optimizer::<f32>(&[ParamGroup::new([[3]])], &c).unwrap_err();
+    assert_eq!(err.key(), Some("base"));
+    assert!(err.to_string().contains("SparseAdam"), "{err}");
+}
+
+#[test]
+fn step_sparse_checks_everything_first_and_only_sparse_adam_takes_it() {
+    let groups = [ParamGroup::new([vec![4, 3], vec![5]])];
+    let mut opt = build_optimizer::<f32>(&groups, &Config::new("SparseAdam")).unwrap();
+    let mut table = vec![0.5f32; 12];
+    let fresh = opt.clone();
+    let bad: [(usize, &[usize], usize, &str); 5] = [
+        (0, &[2, 1], 6, "rows[1] = 1"),
+        (0, &[0, 4], 6, "rows[1] = 4"),
+        (0, &[0, 1], 5, "sparse values"),
+        (2, &[0], 3, "tensor index 2"),
+        (1, &[0], 1, "param"), // tensor 1 has 5 elements, `table` 12
+    ];
+    for (index, rows, n, msg) in bad {
+        let err = opt
+            .step_sparse(index, &mut table, rows, &vec![1.0; n])
+            .unwrap_err();
+        assert!(err.to_string().contains(msg), "{err}");
+        if index == 0 {
+            assert!(err.to_string().starts_with("tensor 0"), "{err}");
+        }
+        assert_eq!(table, vec![0.5; 12]);
+        assert!(opt == fresh, "nothing changed");
+    }
+    opt.step_sparse(0, &mut table, &[1, 1, 3], &[1.0; 9])
+        .unwrap();
+    assert_eq!(opt.tensor_step(0), Some(1));
+    assert_eq!(opt.tensor_step(1), Some(0));
+    assert_eq!(table[..3], [0.5; 3]);
+    assert!(table[3..6].iter().chain(&table[9..]).all(|&x| x < 0.5));
+    // An empty gradient counts the step.
+    opt.step_sparse(0, &mut table, &[], &[]).unwrap();
+    assert_eq!(opt.tensor_step(0), Some(2));
+    for name in ["Adam", "SGD", "Muon"] {
+        let shapes = [ParamGroup::new([[4, 3]])];
+        let mut other = build_optimizer::<f32>(&shapes, &Config::new(name)).unwrap();
+        let err = other
+            .step_sparse(0, &mut table, &[0], &[1.0; 3])
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Mode {
+                    what: "step_sparse",
+                    ..
+                }
+            ),
+            "{name}: {err}"
+        );
+        assert!(err.to_string().contains("only SparseAdam"), "{err}");
+    }
+}

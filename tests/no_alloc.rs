@@ -71,6 +71,9 @@ fn configs() -> Vec<Config> {
             .set("weight_decay", 0.01)
             .set("decoupled_weight_decay", true),
         Config::new("ASGD").set("t0", 2.0).set("weight_decay", 0.01),
+        Config::new("SparseAdam")
+            .set("maximize", true)
+            .set("betas", (0.8, 0.99)),
         Config::new("ScheduleFreeWrapper")
             .set("base", Config::new("Rprop").set("lr", 0.01).to_dict()),
         Config::new("SGDScheduleFree").set("weight_decay", 0.01),
@@ -139,6 +142,9 @@ fn steps_allocate_nothing<P: Element>() {
         let mut single = vec![P::default(); 3];
         let g1 = vec![P::default(); 3];
         let mut eval_out = params[0].clone();
+        // Row-sparse gradient of tensor 0 ([17, 9]): rows 1 (twice, summed), 5 and 16.
+        let rows = [1usize, 1, 5, 16];
+        let values = vec![P::from_compute(num_traits::cast(0.02).unwrap()); 4 * 9];
         let before = ALLOCATIONS.load(Ordering::SeqCst);
         for i in 0..100 {
             opt.step(&mut params, &grads).unwrap();
@@ -150,6 +156,9 @@ fn steps_allocate_nothing<P: Element>() {
             } else {
                 opt.step_tensor(1, &mut single, &g1).unwrap();
             }
+            // SparseAdam takes it; every other optimizer refuses it, allocating nothing either.
+            let sparse = opt.step_sparse(0, &mut params[0], &rows, &values);
+            assert_eq!(sparse.is_ok(), config.name() == "SparseAdam");
             opt.set_lr(0, 1e-3 / (1.0 + i as f64)).unwrap();
         }
         let after = ALLOCATIONS.load(Ordering::SeqCst);

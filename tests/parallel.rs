@@ -4,6 +4,7 @@
 
 use optim_kernels::rules::{
     AdamW, AdamWScheduleFree, Asgd, BaseRule, Lion, NAdam, Rprop, Rule, ScheduleFreeWrapper, Sgd,
+    SparseAdam,
 };
 use optim_kernels::{Config, Optimizer, ParamGroup, bf16};
 
@@ -108,6 +109,13 @@ fn parallel_step_equals_the_single_thread_kernel_bitwise() {
     };
     check::<_, bf16>(Config::new("ASGD").set("lr", 0.1).set("t0", 1.0), asgd);
     check::<_, f32>(Config::new("Rprop"), Rprop::DEFAULT);
+    check::<_, f32>(
+        Config::new("SparseAdam").set("maximize", true),
+        SparseAdam {
+            maximize: true,
+            ..SparseAdam::DEFAULT
+        },
+    );
     let sf = AdamWScheduleFree {
         lr: 1e-2,
         warmup_steps: 2,
