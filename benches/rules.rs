@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Groups are rule keys (`sgd`, `sgd_momentum`, `adam`, `adamw`, `lion`, `rmsprop`, `adagrad`,
-//! `adadelta`, `adamax`, `radam`, `rprop`, `nadam`, `asgd` and the schedule-free keys of
+//! `adadelta`, `adamax`, `radam`, `rprop`, `sparse_adam` (dense gradients), `nadam`, `asgd` and the schedule-free keys of
 //! `examples/throughput.rs`); benchmark ids are
 //! `{rule}/{dtype}/{what}/{n}` where `what` is
 //! - `step`: [`Rule::step`] (the SIMD path);
@@ -37,7 +37,7 @@ use criterion::{
 use optim_kernels::rules::{
     Adadelta, Adafactor, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Asgd, Lion, Muon, NAdam,
     RAdam, RAdamScheduleFree, RmsProp, Rprop, Rule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
-    ShapedRule,
+    ShapedRule, SparseAdam,
 };
 use optim_kernels::{Element, bf16};
 use std::hint::black_box;
@@ -200,6 +200,7 @@ fn rules(c: &mut Criterion) {
     bench_rule(c, "adamax", &Adamax::DEFAULT);
     bench_rule(c, "radam", &RAdam::DEFAULT);
     bench_rule(c, "rprop", &Rprop::DEFAULT);
+    bench_rule(c, "sparse_adam", &SparseAdam::DEFAULT);
     bench_rule(c, "nadam", &NAdam::DEFAULT);
     let asgd = Asgd {
         t0: 0.0,

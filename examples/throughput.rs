@@ -15,7 +15,7 @@
 use optim_kernels::rules::{
     Adadelta, Adafactor, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Asgd, AsgdScalars, Lion,
     Muon, NAdam, NAdamScalars, RAdam, RAdamScheduleFree, RmsProp, Rprop, Rule, Schedule,
-    ScheduleFreeWrapper, Sgd, SgdScheduleFree, ShapedRule,
+    ScheduleFreeWrapper, Sgd, SgdScheduleFree, ShapedRule, SparseAdam,
 };
 use optim_kernels::{Element, bf16, f16};
 use std::hint::black_box;
@@ -37,6 +37,7 @@ enum AnyRule {
     Adamax(Adamax),
     RAdam(RAdam),
     Rprop(Rprop),
+    SparseAdam(SparseAdam),
     NAdam(NAdam),
     Asgd(Asgd),
     AdamWScheduleFree(AdamWScheduleFree),
@@ -71,6 +72,7 @@ macro_rules! each {
             AnyRule::Adamax($r) => $e,
             AnyRule::RAdam($r) => $e,
             AnyRule::Rprop($r) => $e,
+            AnyRule::SparseAdam($r) => $e,
             AnyRule::NAdam($r) => $e,
             AnyRule::Asgd($r) => $e,
             AnyRule::AdamWScheduleFree($r) => $e,
@@ -150,6 +152,7 @@ impl AnyRule {
             AnyRule::Lion(r) => r.step(t, p, g, s),
             AnyRule::RAdam(r) => r.step(t, p, g, s),
             AnyRule::Rprop(r) => r.step(t, p, g, s),
+            AnyRule::SparseAdam(r) => r.step(t, p, g, s),
             AnyRule::NAdam(r) => tensor_step(r, &mut carried.nadam, t, p, g, s),
             AnyRule::Asgd(r) => tensor_step(r, &mut carried.asgd, t, p, g, s),
             AnyRule::AdamWScheduleFree(r) => group_step(r, schedule, t, p, g, s),
@@ -233,6 +236,7 @@ fn rules() -> Vec<(&'static str, AnyRule)> {
         ("adamax", AnyRule::Adamax(Adamax::DEFAULT)),
         ("radam", AnyRule::RAdam(RAdam::DEFAULT)),
         ("rprop", AnyRule::Rprop(Rprop::DEFAULT)),
+        ("sparse_adam", AnyRule::SparseAdam(SparseAdam::DEFAULT)),
         ("nadam", AnyRule::NAdam(NAdam::DEFAULT)),
         (
             "asgd",
@@ -386,7 +390,7 @@ fn main() {
             }
             "--help" | "-h" => {
                 println!(
-                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamax|radam|rprop|nadam|asgd|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd|adafactor|muon] [--dtype f32|bf16|f16|f64] [--n N]"
+                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamax|radam|rprop|sparse_adam|nadam|asgd|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd|adafactor|muon] [--dtype f32|bf16|f16|f64] [--n N]"
                 );
                 return;
             }

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use optim_kernels::rules::{
     Adadelta, Adagrad, Adam, AdamW, AdamWScheduleFree, AdamWScheduleFreeReference, Adamax, Asgd,
-    Lion, NAdam, RAdam, RAdamScheduleFree, RmsProp, Rprop, Rule, ScheduleFreeWrapper, Sgd,
+    Lion, NAdam, RAdam, RAdamScheduleFree, RmsProp, Rprop, Rule, ScheduleFreeWrapper, Sgd, SparseAdam,
     SgdScheduleFree,
 };
 
@@ -226,6 +226,19 @@ fuzz_target!(|data: &[u8]| {
             step_sizes: (f(4), f(8)),
             maximize: flags & 2 != 0,
             ..Rprop::DEFAULT
+        },
+        step,
+        p,
+        g,
+        s,
+    );
+    // SparseAdam: zero gradient entries (any sign) are absent, selected per lane.
+    check(
+        &SparseAdam {
+            lr,
+            betas: (b1, b2),
+            eps: f(4).abs(),
+            maximize: flags & 2 != 0,
         },
         step,
         p,

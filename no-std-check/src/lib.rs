@@ -7,7 +7,7 @@
 
 use optim_kernels::rules::{
     Adafactor, Adam, AdamW, AdamWScheduleFree, Lion, Muon, NAdam, NAdamScalars, Rule, Schedule, Sgd,
-    ShapedRule,
+    ShapedRule, SparseAdam,
 };
 use optim_kernels::{Error, bf16};
 
@@ -49,8 +49,10 @@ pub struct Buffers {
     pub nadam: [f32; NAdam::DEFAULT.state_len(N)],
     /// NAdam's per-tensor scalar (`mu_product`), carried like the step counter.
     pub nadam_scalars: NAdamScalars,
+    /// SparseAdam over the `SHAPE` matrix (an embedding table): `exp_avg | exp_avg_sq`.
+    pub sparse_adam: [f32; SparseAdam::DEFAULT.state_len(N)],
     /// Step counters.
-    pub steps: [u64; 8],
+    pub steps: [u64; 9],
 }
 
 impl Buffers {
@@ -69,7 +71,8 @@ impl Buffers {
             muon_work: [0.0; MUON.workspace_len(&SHAPE)],
             nadam: [0.0; NAdam::DEFAULT.state_len(N)],
             nadam_scalars: NAdamScalars { mu_product: 1.0 },
-            steps: [0; 8],
+            sparse_adam: [0.0; SparseAdam::DEFAULT.state_len(N)],
+            steps: [0; 9],
         }
     }
 }
@@ -95,6 +98,11 @@ pub fn train_step(b: &mut Buffers, p: &mut [f32; N], g: &[f32; N], pb: &mut [bf1
     MUON.step(&mut b.steps[6], &SHAPE, pb, gb, &mut b.muon, &mut b.muon_work)?;
     let sc = NAdam::DEFAULT.begin_step(&mut ());
     NAdam::DEFAULT.step_tensor_with(&sc, &mut b.steps[7], &mut b.nadam_scalars, p, g, &mut b.nadam)?;
+    // SparseAdam: the dense gradient (zeros absent), then rows 1 (twice, summed) and 5 of the
+    // `SHAPE` table from the first rows of `g`.
+    SparseAdam::DEFAULT.step(&mut b.steps[8], p, g, &mut b.sparse_adam)?;
+    let row = SHAPE[1];
+    SparseAdam::DEFAULT.step_rows(&mut b.steps[8], &SHAPE, p, &[1, 1, 5], &g[..3 * row], &mut b.sparse_adam)?;
     Ok(())
 }
 
