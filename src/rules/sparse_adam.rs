@@ -32,7 +32,7 @@
 
 use crate::drive::{Body, run_with};
 use crate::element::{BLOCK, Element};
-use crate::error::{Error, check};
+use crate::error::{Error, check, unit_interval};
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
 use crate::rules::{Rule, Visit};
@@ -401,18 +401,8 @@ impl Rule for SparseAdam {
             "0 < eps < inf",
         )?;
         let (b1, b2) = self.betas;
-        check(
-            "betas[0]",
-            b1,
-            (0.0..1.0).contains(&b1),
-            "0 <= betas[0] < 1",
-        )?;
-        check(
-            "betas[1]",
-            b2,
-            (0.0..1.0).contains(&b2),
-            "0 <= betas[1] < 1",
-        )
+        unit_interval!("betas[0]", b1)?;
+        unit_interval!("betas[1]", b2)
     }
 
     type Schedule = ();
