@@ -193,6 +193,7 @@ where
 /// copy keeps fewer cache misses in flight than the hardware prefetcher needs at sizes beyond the
 /// last-level cache (Lion f32, 16M elements, default target: 0.78 of the streaming limit without,
 /// ≥ 1.0 with, side by side).
+#[cfg(target_arch = "x86_64")]
 const AHEAD: usize = 4;
 
 /// Asks for the block `AHEAD` blocks on to be fetched into L1 (a hint: `prefetcht0` issues no
