@@ -84,6 +84,8 @@ mod math;
 pub mod rules;
 
 #[cfg(feature = "alloc")]
+mod closure;
+#[cfg(feature = "alloc")]
 mod config;
 #[cfg(feature = "alloc")]
 mod group;
@@ -99,6 +101,8 @@ pub use error::Error;
 pub use half::{bf16, f16};
 pub use rules::Rule;
 
+#[cfg(feature = "alloc")]
+pub use closure::LbfgsOptimizer;
 #[cfg(feature = "alloc")]
 pub use config::{Config, Hyper};
 #[cfg(feature = "alloc")]

@@ -29,6 +29,7 @@ pub(crate) enum Kind {
     RAdamScheduleFree,
     ScheduleFreeWrapper,
     ScheduleFreeWrapperReference,
+    Lbfgs,
     /// A known name that this crate does not provide, with the reason.
     Unsupported(&'static str),
 }
@@ -48,6 +49,7 @@ pub const OPTIMIZERS: &[(&str, &str)] = &[
     ("Rprop", "torch.optim.Rprop (PyTorch 2.15)"),
     ("NAdam", "torch.optim.NAdam (PyTorch 2.15)"),
     ("ASGD", "torch.optim.ASGD (PyTorch 2.15)"),
+    ("LBFGS", "torch.optim.LBFGS (PyTorch 2.15)"),
     ("Lion", "lion_pytorch.Lion (lion-pytorch 0.2.5)"),
     (
         "SGDScheduleFree",
@@ -107,6 +109,7 @@ pub(crate) fn resolve(name: &str) -> Option<Kind> {
         "rprop" => Kind::Rprop,
         "nadam" => Kind::NAdam,
         "asgd" => Kind::Asgd,
+        "lbfgs" => Kind::Lbfgs,
         "lion" => Kind::Lion,
         "sgdschedulefree" => Kind::SgdScheduleFree,
         "sgdschedulefreereference" => Kind::SgdScheduleFreeReference,
