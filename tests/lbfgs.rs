@@ -22,6 +22,10 @@
 
 use optim_kernels::{Config, Element, Error, Optimizer, ParamGroup, Value, build_optimizer};
 use serde_json::Value as J;
+
+#[path = "../examples/replay/case.rs"]
+#[allow(dead_code)]
+mod case;
 use std::path::Path;
 
 fn cfg_value(v: &J) -> Value {
@@ -571,4 +575,19 @@ fn every_element_type_steps() {
     half_precision_converges::<f32>();
     half_precision_converges::<optim_kernels::bf16>();
     half_precision_converges::<optim_kernels::f16>();
+}
+
+#[test]
+fn replay_refuses_lbfgs_with_a_clear_error() {
+    let json = r#"{"optimizer": {"name": "LBFGS", "lr": 0.5}, "dtype": "f32",
+        "params": [{"shape": [2], "data": [1.0, 2.0]}],
+        "steps": [{"grads": [[0.1, 0.2]]}]}"#;
+    let parsed = case::parse_case(json).unwrap();
+    let err = case::run_case(&parsed).unwrap_err();
+    assert!(err.contains("LBFGS") && err.contains("closure"), "{err}");
+    assert!(err.contains("gradient lists"), "{err}");
+    // A bad key is still reported by name, before the closure question.
+    let json = json.replace("\"lr\": 0.5", "\"history_size\": 0");
+    let err = case::run_case(&case::parse_case(&json).unwrap()).unwrap_err();
+    assert!(err.contains("`history_size`"), "{err}");
 }
