@@ -27,6 +27,8 @@
 //!   [`rules::Adam`], [`rules::AdamW`], [`rules::RmsProp`], [`rules::Adagrad`],
 //!   [`rules::Adadelta`], [`rules::Adamax`], [`rules::Lion`]) whose [`rules::Rule::step`] updates
 //!   one tensor in place, with state in a caller-provided slice sized by a `const fn state_len`.
+//!   [`rules::Lbfgs`] (`torch.optim.LBFGS`) is closure-driven: one step re-evaluates the loss and
+//!   gradients through a closure over all tensors, with its history in one caller-provided buffer.
 //! - The optimizer layer (`alloc`): [`build_optimizer`], [`Config`], [`ParamGroup`] and the
 //!   [`Optimizer`] enum: parameter groups with per-group overrides, state allocated once.
 //!

@@ -1027,6 +1027,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
     ///
     /// # Errors
     /// [`Error::TensorCount`] or [`Error::ShapeMismatch`]; the optimizer is unchanged then.
+    /// [`Error::Mode`] for LBFGS, which needs a closure ([`step_closure`](Self::step_closure)).
     #[inline]
     pub fn step<T: AsMut<[P]>, G: AsRef<[P]>>(
         &mut self,

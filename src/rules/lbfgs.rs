@@ -95,7 +95,7 @@ impl LineSearch {
 ///     g[1][0] = 20.0 * b;
 ///     a * a + 10.0 * b * b
 /// })?;
-/// assert_eq!(loss, 40.0); // the loss at the start of the step
+/// assert_eq!(loss, 41.0); // the loss at the start of the step
 /// assert!((params[0][0] - 1.0).abs() < 1e-6 && (params[1][0] + 2.0).abs() < 1e-6);
 /// # Ok::<(), optim_kernels::Error>(())
 /// ```
