@@ -17,6 +17,11 @@
 //! non-2D parameters"), the weights go to `[optimizer]` and the biases to the auxiliary
 //! optimizer; both step, follow the lr schedule and switch modes together.
 //!
+//! `torch.optim.LBFGS` (`examples/configs/lbfgs.toml`) is driven by a closure instead: one
+//! parameter group (torch allows no other), and each epoch is one `step_closure` whose closure
+//! computes the full-batch loss and gradients, re-evaluated as often as the line search needs
+//! (no mini-batches, no lr schedule: L-BFGS picks its own step lengths).
+//!
 //! The model is a 2 → 32 → 3 tanh MLP with a softmax cross-entropy loss, forward and backward
 //! written out below. Its parameters are stored as the chosen `--dtype` (f32, f64, bf16, f16); the
 //! forward and backward pass run in f64 and the gradients are rounded to the parameter type, as
@@ -547,6 +552,13 @@ fn param_groups(
     aux: Option<&Config>,
 ) -> (Vec<ParamGroup>, Vec<ParamGroup>) {
     let [fc1_w, fc2_w, fc1_b, fc2_b] = tensor_specs();
+    if config.name().eq_ignore_ascii_case("lbfgs") {
+        // torch's LBFGS takes exactly one parameter group.
+        return (
+            vec![ParamGroup::new([fc1_w, fc2_w, fc1_b, fc2_b])],
+            Vec::new(),
+        );
+    }
     // Group keys of a schedule-free wrapper are its base optimizer's.
     let bias_config = aux.unwrap_or(config);
     let base = bias_config.get("base").and_then(Config::from_dict);
@@ -642,7 +654,39 @@ fn train<P: Element>(run: &Run) -> Result<(), String> {
     // Schedule-free optimizers replace the schedule (their warmup is a config key) and keep
     // separate parameters for evaluation: eval() before evaluating, train() before stepping.
     let schedule_free = opt.has_modes();
+    let lbfgs = opt.as_lbfgs().is_some();
+    let full_batch: Vec<usize> = (0..train_set.y.len()).collect();
     for epoch in 0..s.epochs {
+        if lbfgs {
+            // One closure-driven step per epoch over the full batch: the closure loads the
+            // parameters it is given into the model and writes the gradients.
+            let mut params = std::mem::take(&mut model.params);
+            let mut grads: Vec<Vec<P>> =
+                params.iter().map(|p| vec![P::default(); p.len()]).collect();
+            let loss = opt
+                .step_closure(&mut params, &mut grads, |p, g| {
+                    model.params = p.to_vec();
+                    let loss = model.train_batch(&train_set, &full_batch);
+                    for (g, mg) in g.iter_mut().zip(&model.grads) {
+                        if let Some(mg) = mg {
+                            g.copy_from_slice(mg);
+                        }
+                    }
+                    loss
+                })
+                .map_err(|e| e.to_string())?;
+            model.params = params;
+            steps += 1;
+            let (_, train_acc) = model.evaluate(&train_set);
+            let (_, test_acc) = model.evaluate(&test_set);
+            let evals = opt.as_lbfgs().map_or(0, |l| l.lbfgs_state().func_evals);
+            println!(
+                "epoch {:>width$}  loss {loss:.4}  train_acc {train_acc:.3}  test_acc {test_acc:.3}  \
+                 closure evaluations {evals}",
+                epoch + 1,
+            );
+            continue;
+        }
         if !schedule_free {
             // Cosine schedule from each group's peak lr (never reaching 0: Lion rejects lr = 0).
             let factor =

@@ -27,6 +27,8 @@
 //!   [`rules::Adam`], [`rules::AdamW`], [`rules::RmsProp`], [`rules::Adagrad`],
 //!   [`rules::Adadelta`], [`rules::Adamax`], [`rules::Lion`]) whose [`rules::Rule::step`] updates
 //!   one tensor in place, with state in a caller-provided slice sized by a `const fn state_len`.
+//!   [`rules::Lbfgs`] (`torch.optim.LBFGS`) is closure-driven: one step re-evaluates the loss and
+//!   gradients through a closure over all tensors, with its history in one caller-provided buffer.
 //! - The optimizer layer (`alloc`): [`build_optimizer`], [`Config`], [`ParamGroup`] and the
 //!   [`Optimizer`] enum: parameter groups with per-group overrides, state allocated once.
 //!
@@ -84,6 +86,8 @@ mod math;
 pub mod rules;
 
 #[cfg(feature = "alloc")]
+mod closure;
+#[cfg(feature = "alloc")]
 mod config;
 #[cfg(feature = "alloc")]
 mod group;
@@ -99,6 +103,8 @@ pub use error::Error;
 pub use half::{bf16, f16};
 pub use rules::Rule;
 
+#[cfg(feature = "alloc")]
+pub use closure::LbfgsOptimizer;
 #[cfg(feature = "alloc")]
 pub use config::{Config, Hyper};
 #[cfg(feature = "alloc")]

@@ -30,6 +30,7 @@ pub(crate) enum Kind {
     RAdamScheduleFree,
     ScheduleFreeWrapper,
     ScheduleFreeWrapperReference,
+    Lbfgs,
     /// A known name that this crate does not provide, with the reason.
     Unsupported(&'static str),
 }
@@ -50,6 +51,7 @@ pub const OPTIMIZERS: &[(&str, &str)] = &[
     ("NAdam", "torch.optim.NAdam (PyTorch 2.15)"),
     ("ASGD", "torch.optim.ASGD (PyTorch 2.15)"),
     ("SparseAdam", "torch.optim.SparseAdam (PyTorch 2.15)"),
+    ("LBFGS", "torch.optim.LBFGS (PyTorch 2.15)"),
     ("Lion", "lion_pytorch.Lion (lion-pytorch 0.2.5)"),
     (
         "SGDScheduleFree",
@@ -110,6 +112,7 @@ pub(crate) fn resolve(name: &str) -> Option<Kind> {
         "nadam" => Kind::NAdam,
         "asgd" => Kind::Asgd,
         "sparseadam" => Kind::SparseAdam,
+        "lbfgs" => Kind::Lbfgs,
         "lion" => Kind::Lion,
         "sgdschedulefree" => Kind::SgdScheduleFree,
         "sgdschedulefreereference" => Kind::SgdScheduleFreeReference,

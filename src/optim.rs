@@ -1,6 +1,7 @@
 //! The optimizer layer: parameter groups, owned state, and the [`Optimizer`] enum the builder
 //! returns.
 
+use crate::closure::{LbfgsOptimizer, NEEDS_CLOSURE};
 use crate::config::{Config, Hyper, apply};
 use crate::element::Element;
 use crate::error::Error;
@@ -13,7 +14,7 @@ use crate::rules::{
     RAdamScheduleFree, RmsProp, Rprop, Rule, Schedule, ScheduleFreeWrapper, Sgd, SgdScheduleFree,
     SgdScheduleFreeReference, ShapedRule, SparseAdam, check_lengths,
 };
-use crate::rules::{Adafactor, Adam, Muon};
+use crate::rules::{Adafactor, Adam, Lbfgs, Muon};
 use crate::value::Value;
 use alloc::string::ToString;
 use alloc::vec;
@@ -464,29 +465,66 @@ where
         T: AsMut<[P]>,
         G: AsRef<[P]>,
     {
-        self.check_training("step")?;
+        self.step_by(params, grads.len(), |i| {
+            grads.get(i).and_then(Option::as_ref).map(AsRef::as_ref)
+        })
+    }
+
+    /// What torch's `step(closure)` does for every optimizer but LBFGS: evaluates the closure
+    /// once (it computes the loss at `params` and writes every tensor's gradient into `grads`),
+    /// then steps with those gradients (every tensor has one). Returns the closure's loss.
+    ///
+    /// # Errors
+    /// As [`step`](Self::step); the mode and the tensor counts are checked before the closure is
+    /// called, the lengths after it (the optimizer is unchanged on any error).
+    pub fn step_closure<T, G, F>(
+        &mut self,
+        params: &mut [T],
+        grads: &mut [G],
+        mut closure: F,
+    ) -> Result<f64, Error>
+    where
+        T: AsRef<[P]> + AsMut<[P]>,
+        G: AsRef<[P]> + AsMut<[P]>,
+        F: FnMut(&[T], &mut [G]) -> f64,
+    {
+        self.check_training("step_closure")?;
+        self.check_counts(params.len(), grads.len())?;
+        let loss = closure(params, grads);
+        self.step_by(params, grads.len(), |i| grads.get(i).map(AsRef::as_ref))?;
+        Ok(loss)
+    }
+
+    fn check_counts(&self, params: usize, grads: usize) -> Result<(), Error> {
         let n = self.tensors.len();
-        if params.len() != n {
+        if params != n {
             return Err(Error::TensorCount {
                 expected: n,
-                found: params.len(),
+                found: params,
                 what: "params",
             });
         }
-        if grads.len() != n {
+        if grads != n {
             return Err(Error::TensorCount {
                 expected: n,
-                found: grads.len(),
+                found: grads,
                 what: "grads",
             });
         }
-        for (i, ((t, p), g)) in self
-            .tensors
-            .iter()
-            .zip(params.iter_mut())
-            .zip(grads)
-            .enumerate()
-        {
+        Ok(())
+    }
+
+    /// [`step`](Self::step) with tensor `i`'s gradient given by `grad(i)` (`None`: no gradient).
+    fn step_by<'g, T: AsMut<[P]>>(
+        &mut self,
+        params: &mut [T],
+        n_grads: usize,
+        grad: impl Fn(usize) -> Option<&'g [P]>,
+    ) -> Result<(), Error> {
+        self.check_training("step")?;
+        self.check_counts(params.len(), n_grads)?;
+        for (i, (t, p)) in self.tensors.iter().zip(params.iter_mut()).enumerate() {
+            let g = grad(i);
             let p = p.as_mut();
             if p.len() != t.numel {
                 return Err(Error::ShapeMismatch {
@@ -497,9 +535,7 @@ where
                 });
             }
             match g {
-                Some(g) => {
-                    check_lengths(i, t.state.len(), p.len(), g.as_ref().len(), t.state.len())?
-                }
+                Some(g) => check_lengths(i, t.state.len(), p.len(), g.len(), t.state.len())?,
                 None if R::needs_every_grad(&self.groups[t.group]) => {
                     return Err(Error::Mode {
                         what: "step",
@@ -520,11 +556,10 @@ where
             let scalars = R::begin_step(rule, schedule);
             let tensors = self.tensors.get_mut(members.clone()).unwrap_or_default();
             let params = params.get_mut(members.clone()).unwrap_or_default();
-            let grads = grads.get(members.clone()).unwrap_or_default();
-            for ((t, p), g) in tensors.iter_mut().zip(params).zip(grads) {
-                if let Some(g) = g {
+            for (i, (t, p)) in members.clone().zip(tensors.iter_mut().zip(params)) {
+                if let Some(g) = grad(i) {
                     let (state, work) = (&mut self.state, &mut self.work);
-                    Self::update(rule, &scalars, t, state, work, p.as_mut(), g.as_ref());
+                    Self::update(rule, &scalars, t, state, work, p.as_mut(), g);
                 }
             }
         }
@@ -897,10 +932,14 @@ pub enum Optimizer<P: Element, S: Element<Compute = P::Compute> = <P as Element>
     /// `schedulefree.ScheduleFreeWrapper` (and `ScheduleFreeWrapperReference`) around a base
     /// rule chosen by the config's `base`.
     ScheduleFreeWrapper(GroupedOptimizer<ScheduleFreeWrapper<BaseRule>, P, S>),
+    /// `torch.optim.LBFGS` (closure-driven: [`step_closure`](Optimizer::step_closure); one
+    /// parameter group).
+    Lbfgs(LbfgsOptimizer<P, S>),
 }
 
+/// `dispatch!(self, o => grouped_expr; l => lbfgs_expr)`: one arm per variant.
 macro_rules! dispatch {
-    ($self:expr, $o:ident => $e:expr) => {
+    ($self:expr, $o:ident => $e:expr; $l:ident => $le:expr) => {
         match $self {
             Optimizer::Sgd($o) => $e,
             Optimizer::Adam($o) => $e,
@@ -924,6 +963,7 @@ macro_rules! dispatch {
             Optimizer::AdamWScheduleFreeReference($o) => $e,
             Optimizer::RAdamScheduleFree($o) => $e,
             Optimizer::ScheduleFreeWrapper($o) => $e,
+            Optimizer::Lbfgs($l) => $le,
         }
     };
 }
@@ -1051,6 +1091,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
                     groups,
                 )?)
             }
+            Kind::Lbfgs => Optimizer::Lbfgs(crate::closure::build(groups, config)?),
             Kind::Unsupported(reason) => {
                 return Err(Error::Conflict {
                     key: "name",
@@ -1063,20 +1104,21 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
 
     /// The canonical name of the rule (`"AdamW"`, `"Lion"`, ...).
     pub fn name(&self) -> &'static str {
-        dispatch!(self, o => o.groups.first().map_or("", GroupRule::name))
+        dispatch!(self, o => o.groups.first().map_or("", GroupRule::name); l => l.rule().name())
     }
 
     /// One step over all tensors: see [`GroupedOptimizer::step`].
     ///
     /// # Errors
     /// [`Error::TensorCount`] or [`Error::ShapeMismatch`]; the optimizer is unchanged then.
+    /// [`Error::Mode`] for LBFGS, which needs a closure ([`step_closure`](Self::step_closure)).
     #[inline]
     pub fn step<T: AsMut<[P]>, G: AsRef<[P]>>(
         &mut self,
         params: &mut [T],
         grads: &[Option<G>],
     ) -> Result<(), Error> {
-        dispatch!(self, o => o.step(params, grads))
+        dispatch!(self, o => o.step(params, grads); l => { let _ = l; Err(Error::Mode { what: "step", reason: NEEDS_CLOSURE }) })
     }
 
     /// One tensor's update: see [`GroupedOptimizer::step_tensor`].
@@ -1085,7 +1127,60 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
     /// [`Error::IndexOutOfRange`] or [`Error::ShapeMismatch`]; nothing is written then.
     #[inline]
     pub fn step_tensor(&mut self, index: usize, param: &mut [P], grad: &[P]) -> Result<(), Error> {
-        dispatch!(self, o => o.step_tensor(index, param, grad))
+        dispatch!(self, o => o.step_tensor(index, param, grad); l => { let _ = l; Err(Error::Mode { what: "step_tensor", reason: NEEDS_CLOSURE }) })
+    }
+
+    /// torch's `optimizer.step(closure)`: `closure(params, grads)` computes the loss at `params`
+    /// and writes every tensor's gradient into `grads` (zeros for a tensor without one), like a
+    /// Python closure that calls `backward()`. Returns the loss of the first evaluation.
+    ///
+    /// LBFGS re-evaluates the closure up to `max_eval` times per step ([`Lbfgs::step`]); every
+    /// other optimizer evaluates it once, then steps with the gradients it wrote, as torch does.
+    /// Allocates nothing.
+    ///
+    /// # Errors
+    /// [`Error::TensorCount`] or [`Error::ShapeMismatch`] (the optimizer is unchanged then), as
+    /// [`step`](Self::step) for the other optimizers; LBFGS checks every length before the
+    /// closure is called, and fails with [`Error::ShapeMismatch`] if the closure changes one.
+    ///
+    /// # Examples
+    /// ```
+    /// use optim_kernels::{build_optimizer, Config, ParamGroup};
+    /// // minimize (x - 3)² + (y + 1)² with L-BFGS and the strong-Wolfe line search
+    /// let config = Config::new("LBFGS").set("line_search_fn", "strong_wolfe");
+    /// let mut opt = build_optimizer::<f64>(&[ParamGroup::new([[1], [1]])], &config)?;
+    /// let mut params = vec![vec![0.0f64], vec![0.0]];
+    /// let mut grads = vec![vec![0.0f64], vec![0.0]];
+    /// let loss = opt.step_closure(&mut params, &mut grads, |p, g| {
+    ///     let (a, b) = (p[0][0] - 3.0, p[1][0] + 1.0);
+    ///     (g[0][0], g[1][0]) = (2.0 * a, 2.0 * b);
+    ///     a * a + b * b
+    /// })?;
+    /// assert_eq!(loss, 10.0);
+    /// assert!((params[0][0] - 3.0).abs() < 1e-9 && (params[1][0] + 1.0).abs() < 1e-9);
+    /// # Ok::<(), optim_kernels::Error>(())
+    /// ```
+    #[inline]
+    pub fn step_closure<T, G, F>(
+        &mut self,
+        params: &mut [T],
+        grads: &mut [G],
+        closure: F,
+    ) -> Result<f64, Error>
+    where
+        T: AsRef<[P]> + AsMut<[P]>,
+        G: AsRef<[P]> + AsMut<[P]>,
+        F: FnMut(&[T], &mut [G]) -> f64,
+    {
+        dispatch!(self, o => o.step_closure(params, grads, closure); l => l.step_closure(params, grads, closure))
+    }
+
+    /// The LBFGS optimizer, if this is one (its buffer and scalar state).
+    pub fn as_lbfgs(&self) -> Option<&LbfgsOptimizer<P, S>> {
+        match self {
+            Optimizer::Lbfgs(l) => Some(l),
+            _ => None,
+        }
     }
 
     /// One tensor's update from a row-sparse gradient: see [`GroupedOptimizer::step_sparse`].
@@ -1114,17 +1209,17 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
 
     /// Number of parameter groups.
     pub fn num_groups(&self) -> usize {
-        dispatch!(self, o => o.groups.len())
+        dispatch!(self, o => o.groups.len(); l => { let _ = l; 1 })
     }
 
     /// Number of tensors (groups concatenated in order).
     pub fn num_tensors(&self) -> usize {
-        dispatch!(self, o => o.tensors.len())
+        dispatch!(self, o => o.tensors.len(); l => l.num_tensors())
     }
 
     /// The learning rate of `group`, or `None` if there is no such group.
     pub fn lr(&self, group: usize) -> Option<f64> {
-        dispatch!(self, o => o.groups.get(group).map(GroupRule::lr))
+        dispatch!(self, o => o.groups.get(group).map(GroupRule::lr); l => l.lr(group))
     }
 
     /// Sets the learning rate of `group` (what an LR scheduler does between steps).
@@ -1137,7 +1232,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
 
     /// One hyperparameter of one group by its reference name, if the rule has it.
     pub fn get(&self, group: usize, key: &str) -> Option<Value> {
-        dispatch!(self, o => o.get(group, key))
+        dispatch!(self, o => o.get(group, key); l => l.get(group, key))
     }
 
     /// Sets one hyperparameter of one group: see [`GroupedOptimizer::set`].
@@ -1145,29 +1240,29 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
     /// # Errors
     /// As [`GroupedOptimizer::set`].
     pub fn set(&mut self, group: usize, key: &str, value: &Value) -> Result<(), Error> {
-        dispatch!(self, o => o.set(group, key, value))
+        dispatch!(self, o => o.set(group, key, value); l => l.set(group, key, value))
     }
 
     /// The step count of tensor `i` (updates it has received), or `None` if out of range.
     pub fn tensor_step(&self, i: usize) -> Option<u64> {
-        dispatch!(self, o => o.tensors.get(i).map(|t| t.step))
+        dispatch!(self, o => o.tensors.get(i).map(|t| t.step); l => l.tensor_step(i))
     }
 
     /// The group index of tensor `i`.
     pub fn tensor_group(&self, i: usize) -> Option<usize> {
-        dispatch!(self, o => o.tensors.get(i).map(|t| t.group))
+        dispatch!(self, o => o.tensors.get(i).map(|t| t.group); l => l.tensor_group(i))
     }
 
     /// The spec (shape, name) of tensor `i`.
     pub fn tensor_spec(&self, i: usize) -> Option<&TensorSpec> {
-        dispatch!(self, o => o.tensors.get(i).map(|t| &t.spec))
+        dispatch!(self, o => o.tensors.get(i).map(|t| &t.spec); l => l.tensor_spec(i))
     }
 
     /// The state of tensor `i`: `slots × numel` elements, slot-major (e.g. Adam: `exp_avg` then
     /// `exp_avg_sq`); for a shape-aware rule, the layout it documents (e.g. Adafactor's row then
     /// column factors).
     pub fn state(&self, i: usize) -> Option<&[S]> {
-        dispatch!(self, o => o.tensors.get(i).and_then(|t| o.state.get(t.state.clone())))
+        dispatch!(self, o => o.tensors.get(i).and_then(|t| o.state.get(t.state.clone())); l => { let _ = (l, i); None })
     }
 
     /// The whole state buffer: every tensor's state in tensor order, each tensor's starting at a
@@ -1175,12 +1270,12 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
     /// groups, so a buffer saved from one optimizer restores into another built the same way).
     /// Use [`state`](Self::state) for one tensor.
     pub fn state_buffer(&self) -> &[S] {
-        dispatch!(self, o => o.state.get(o.layout.clone()).unwrap_or_default())
+        dispatch!(self, o => o.state.get(o.layout.clone()).unwrap_or_default(); l => { let _ = l; &[] })
     }
 
     /// Mutable access to the whole state buffer (e.g. to restore a checkpoint).
     pub fn state_buffer_mut(&mut self) -> &mut [S] {
-        dispatch!(self, o => o.state.get_mut(o.layout.clone()).unwrap_or_default())
+        dispatch!(self, o => o.state.get_mut(o.layout.clone()).unwrap_or_default(); l => { let _ = l; &mut [] })
     }
 
     /// The evaluation parameters of tensor `i` written into `out`, changing nothing: see
@@ -1189,7 +1284,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
     /// # Errors
     /// [`Error::IndexOutOfRange`], or [`Error::ShapeMismatch`] if `param` or `out` has the wrong length.
     pub fn eval_params_into(&self, i: usize, param: &[P], out: &mut [P]) -> Result<(), Error> {
-        dispatch!(self, o => o.eval_params_into(i, param, out))
+        dispatch!(self, o => o.eval_params_into(i, param, out); l => l.eval_params_into(i, param, out))
     }
 
     /// Switches the parameters to evaluation mode: see [`GroupedOptimizer::eval`].
@@ -1197,7 +1292,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
     /// # Errors
     /// [`Error::TensorCount`] or [`Error::ShapeMismatch`]; nothing is changed then.
     pub fn eval<T: AsMut<[P]>>(&mut self, params: &mut [T]) -> Result<(), Error> {
-        dispatch!(self, o => o.eval(params))
+        dispatch!(self, o => o.eval(params); l => l.switch(params))
     }
 
     /// Switches the parameters back to training mode: see [`GroupedOptimizer::train`].
@@ -1205,17 +1300,17 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
     /// # Errors
     /// [`Error::TensorCount`] or [`Error::ShapeMismatch`]; nothing is changed then.
     pub fn train<T: AsMut<[P]>>(&mut self, params: &mut [T]) -> Result<(), Error> {
-        dispatch!(self, o => o.train(params))
+        dispatch!(self, o => o.train(params); l => l.switch(params))
     }
 
     /// Whether the optimizer is in training mode (the initial mode).
     pub fn is_training(&self) -> bool {
-        dispatch!(self, o => o.is_training())
+        dispatch!(self, o => o.is_training(); l => { let _ = l; true })
     }
 
     /// Whether the rule keeps separate training and evaluation parameters (schedule-free).
     pub fn has_modes(&self) -> bool {
-        dispatch!(self, o => o.groups.first().is_some_and(GroupRule::has_modes))
+        dispatch!(self, o => o.groups.first().is_some_and(GroupRule::has_modes); l => { let _ = l; false })
     }
 
     /// The schedule-free schedule of `group` (`k`, `lr_max`, `weight_sum`), or `None` for other
@@ -1243,6 +1338,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> Optimizer<P, S> {
             | Optimizer::Asgd(_)
             | Optimizer::SparseAdam(_) => None,
             Optimizer::Adafactor(_) | Optimizer::Muon(_) => None,
+            Optimizer::Lbfgs(_) => None,
         }
     }
 }
@@ -1402,6 +1498,16 @@ pub fn optimizer_defaults(name: &str) -> Option<Config> {
         Kind::AdamWScheduleFreePaper => all(AdamWScheduleFreePaper::DEFAULT),
         Kind::AdamWScheduleFreeReference => all(AdamWScheduleFreeReference::DEFAULT),
         Kind::RAdamScheduleFree => all(RAdamScheduleFree::DEFAULT),
+        Kind::Lbfgs => {
+            let r = Lbfgs::DEFAULT;
+            let mut c = Config::new(r.name());
+            for key in r.keys() {
+                if let Some(v) = r.get(key) {
+                    c.insert(*key, v);
+                }
+            }
+            c
+        }
         kind @ (Kind::ScheduleFreeWrapper | Kind::ScheduleFreeWrapperReference) => {
             // No default base: `base` must be given.
             let w = ScheduleFreeWrapper::new(BaseRule::Sgd(Sgd::DEFAULT));
@@ -1444,6 +1550,7 @@ pub fn optimizer_keys(name: &str) -> Option<&'static [&'static str]> {
         Kind::AdamWScheduleFreePaper => AdamWScheduleFreePaper::DEFAULT.keys(),
         Kind::AdamWScheduleFreeReference => AdamWScheduleFreeReference::DEFAULT.keys(),
         Kind::RAdamScheduleFree => RAdamScheduleFree::DEFAULT.keys(),
+        Kind::Lbfgs => Lbfgs::DEFAULT.keys(),
         Kind::ScheduleFreeWrapper | Kind::ScheduleFreeWrapperReference => WRAPPER_KEYS,
         Kind::Unsupported(_) => return None,
     })

@@ -170,6 +170,24 @@ fn every_config_builds_with_param_groups() {
             continue;
         }
         let (config, train) = load(file_name, text);
+        if config.name().eq_ignore_ascii_case("lbfgs") {
+            // LBFGS takes exactly one group (train.rs puts every tensor in it).
+            let all = ParamGroup::new([
+                TensorSpec::named("fc1.weight", [32, 2]),
+                TensorSpec::named("fc2.weight", [3, 32]),
+                TensorSpec::named("fc1.bias", [32]),
+                TensorSpec::named("fc2.bias", [3]),
+            ]);
+            let opt = build_optimizer::<f32>(&[all], &config)
+                .unwrap_or_else(|e| panic!("{file_name}: {e}"));
+            assert_eq!((opt.num_groups(), opt.num_tensors()), (1, 4), "{file_name}");
+            let err = build_optimizer::<f32>(&param_groups(&config, 1.0), &config).unwrap_err();
+            assert!(
+                err.to_string().contains("per-parameter"),
+                "{file_name}: {err}"
+            );
+            continue;
+        }
         let scale = train
             .iter()
             .find(|(k, _)| k == "first_layer_lr_scale")

@@ -172,6 +172,67 @@ fn steps_allocate_nothing<P: Element>() {
     }
 }
 
+/// `Optimizer::step_closure` allocates nothing: LBFGS (both line-search modes, a history that
+/// wraps) and a closure-stepped AdamW, over a quadratic whose closure allocates nothing either.
+fn step_closure_allocates_nothing<P: Element>() {
+    let configs = [
+        Config::new("LBFGS").set("history_size", 3).set("lr", 0.5),
+        Config::new("LBFGS")
+            .set("history_size", 3)
+            .set("line_search_fn", "strong_wolfe"),
+        Config::new("AdamW"),
+    ];
+    let closure = |params: &[Vec<P>], grads: &mut [Vec<P>]| {
+        // f = Σ k·(p − 1)²/2 with k = 1 + (element index mod 7)
+        let mut f = 0.0f64;
+        for (p, g) in params.iter().zip(grads.iter_mut()) {
+            for (i, (p, g)) in p.iter().zip(g.iter_mut()).enumerate() {
+                let k = 1.0 + (i % 7) as f64;
+                let e = p.to_f64() - 1.0;
+                f += 0.5 * k * e * e;
+                *g = P::from_f64(k * e);
+            }
+        }
+        f
+    };
+    for config in configs {
+        let mut opt = Optimizer::<P>::build(
+            &[ParamGroup::new([vec![17, 9], vec![3], vec![1000]])],
+            &config,
+        )
+        .unwrap();
+        let mut params: Vec<Vec<P>> = [153usize, 3, 1000]
+            .iter()
+            .map(|&n| vec![P::from_f64(0.25); n])
+            .collect();
+        let mut grads: Vec<Vec<P>> = params.iter().map(|p| vec![P::default(); p.len()]).collect();
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let mut first = None;
+        let mut last = 0.0;
+        for i in 0..100 {
+            // Move away from the optimum now and then, so that every step has work to do.
+            if i % 10 == 0 {
+                params[2][i] = P::from_f64(-2.0);
+            }
+            last = opt.step_closure(&mut params, &mut grads, closure).unwrap();
+            first.get_or_insert(last);
+        }
+        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        assert_eq!(
+            after - before,
+            0,
+            "{} with {} params allocated in step_closure",
+            config.name(),
+            P::NAME
+        );
+        assert!(
+            last < first.unwrap(),
+            "{}: the loss did not fall",
+            config.name()
+        );
+    }
+}
+
 #[test]
 fn step_allocates_nothing_for_every_rule_and_dtype() {
     COUNTING.with(|c| c.set(true));
@@ -179,6 +240,10 @@ fn step_allocates_nothing_for_every_rule_and_dtype() {
     steps_allocate_nothing::<f32>();
     steps_allocate_nothing::<bf16>();
     steps_allocate_nothing::<f16>();
+    step_closure_allocates_nothing::<f64>();
+    step_closure_allocates_nothing::<f32>();
+    step_closure_allocates_nothing::<bf16>();
+    step_closure_allocates_nothing::<f16>();
     // And the counter does count: building allocates.
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     let _opt = Optimizer::<f32>::build(&[ParamGroup::new([[4]])], &Config::new("Adam")).unwrap();

@@ -364,6 +364,13 @@ pub fn run_typed<P: ReplayElement>(case: &Case) -> Result<Outcome, optim_kernels
         order,
         mut params,
     } = setup::<P>(case)?;
+    if opt.as_lbfgs().is_some() {
+        return Err(optim_kernels::Error::Mode {
+            what: "LBFGS",
+            reason: "it needs a closure that re-evaluates the loss and gradients \
+                     (Optimizer::step_closure) and cannot be replayed from gradient lists",
+        });
+    }
     let mut grads: Vec<Option<Vec<P>>> = vec![None; order.len()];
     let snapshot = |params: &Vec<Vec<P>>| -> Vec<Vec<f64>> {
         let mut out = vec![Vec::new(); order.len()];

@@ -6,8 +6,8 @@
 #![deny(warnings)]
 
 use optim_kernels::rules::{
-    Adafactor, Adam, AdamW, AdamWScheduleFree, Lion, Muon, NAdam, NAdamScalars, Rule, Schedule, Sgd,
-    ShapedRule, SparseAdam,
+    Adafactor, Adam, AdamW, AdamWScheduleFree, Lbfgs, LbfgsState, LineSearch, Lion, Muon, NAdam,
+    NAdamScalars, Rule, Schedule, Sgd, ShapedRule, SparseAdam,
 };
 use optim_kernels::{Error, bf16};
 
@@ -22,6 +22,9 @@ const SF: AdamWScheduleFree = AdamWScheduleFree { warmup_steps: 10, ..AdamWSched
 pub const SHAPE: [usize; 2] = [8, 12];
 
 const MUON: Muon = Muon { lr: 0.02, ..Muon::DEFAULT };
+
+/// L-BFGS with a short history and the strong-Wolfe line search.
+const LBFGS: Lbfgs = Lbfgs { history_size: 4, line_search_fn: LineSearch::StrongWolfe, max_iter: 5, ..Lbfgs::DEFAULT };
 
 /// All optimizer state a device needs for one tensor of `N` elements per rule.
 pub struct Buffers {
@@ -51,6 +54,10 @@ pub struct Buffers {
     pub nadam_scalars: NAdamScalars,
     /// SparseAdam over the `SHAPE` matrix (an embedding table): `exp_avg | exp_avg_sq`.
     pub sparse_adam: [f32; SparseAdam::DEFAULT.state_len(N)],
+    /// L-BFGS: `d`, gradients, 4 history pairs, line-search scratch (in f32).
+    pub lbfgs: [f32; LBFGS.state_len(N)],
+    /// L-BFGS's scalars between steps.
+    pub lbfgs_state: LbfgsState,
     /// Step counters.
     pub steps: [u64; 9],
 }
@@ -72,6 +79,8 @@ impl Buffers {
             nadam: [0.0; NAdam::DEFAULT.state_len(N)],
             nadam_scalars: NAdamScalars { mu_product: 1.0 },
             sparse_adam: [0.0; SparseAdam::DEFAULT.state_len(N)],
+            lbfgs: [0.0; LBFGS.state_len(N)],
+            lbfgs_state: LbfgsState::new(),
             steps: [0; 9],
         }
     }
@@ -112,4 +121,29 @@ pub fn train_step(b: &mut Buffers, p: &mut [f32; N], g: &[f32; N], pb: &mut [bf1
 /// A length mismatch.
 pub fn eval_params(b: &Buffers, pb: &[bf16; N], out: &mut [bf16; N]) -> Result<(), Error> {
     SF.eval_params_into(b.steps[4], pb, &b.sf, out)
+}
+
+/// One L-BFGS step on `p` (split in two tensors) against the quadratic `Σ (p − target)²/2`, whose
+/// closure writes the gradient into `g`. Returns the loss before the step.
+///
+/// # Errors
+/// A length mismatch.
+pub fn lbfgs_step(b: &mut Buffers, p: &mut [f32; N], g: &mut [f32; N], target: &[f32; N]) -> Result<f64, Error> {
+    let (p0, p1) = p.split_at_mut(N / 2);
+    let (g0, g1) = g.split_at_mut(N / 2);
+    let mut params = [p0, p1];
+    let mut grads = [g0, g1];
+    LBFGS.step(&mut b.lbfgs_state, &mut b.lbfgs, &mut params, &mut grads, |p, g| {
+        let mut f = 0.0f64;
+        let mut k = 0;
+        for (p, g) in p.iter().zip(g.iter_mut()) {
+            for (&x, gi) in p.iter().zip(g.iter_mut()) {
+                let e = x - target[k];
+                *gi = e;
+                f += f64::from(e * e) * 0.5;
+                k += 1;
+            }
+        }
+        f
+    })
 }
