@@ -13,10 +13,17 @@
 //! Πₜ   = Πₜ₋₁·μₜ                            (mu_product, per tensor, Π₀ = 1)
 //! m ← lerp(m, g, 1 − β₁)                    (PyTorch's two-branch lerp)
 //! v ← β₂·v + ((1 − β₂)·g)·g
-//! d ← √(v / (1 − β₂ᵗ)) + ε
-//! θ ← θ + ((−lr·(1 − μₜ) / (1 − Πₜ))·g) / d
-//! θ ← θ + ((−lr·μₜ₊₁ / (1 − Πₜ·μₜ₊₁))·m) / d
+//! d ← √(v · (1 / (1 − β₂ᵗ))) + ε
+//! θ ← θ + ((−lr·(1 − μₜ) / (1 − Πₜ))·g + (−lr·μₜ₊₁ / (1 − Πₜ·μₜ₊₁))·m) / d
 //! ```
+//!
+//! Two deliberate differences in operation order, both within rounding of torch's: PyTorch divides
+//! `v` by `1 − β₂ᵗ`, we multiply by its reciprocal (computed in f64, rounded once); and PyTorch
+//! applies the two terms with two `addcdiv_` calls, each dividing by `d`, where we add the two
+//! numerators and divide once (one rounding fewer, and no intermediate rounding of `θ`). Each
+//! changes a step by at most an ulp or two of the update; together they take the kernel from
+//! three vector divisions and a root per element to one division and a root, which on current
+//! x86 cores is what bounds it (see BENCHMARKS.md).
 //!
 //! `t` is the tensor's own step count. `Πₜ` is the tensor's [`NAdamScalars::mu_product`], kept
 //! in f64 and advanced by [`Rule::begin_tensor`] once per update (torch keeps it as a 0-dim
@@ -127,7 +134,8 @@ struct Coeffs<C> {
     m: Lerp<C>,
     beta2: C,
     one_minus_beta2: C,
-    bias_correction2: C,
+    /// `1 / (1 − β₂ᵗ)`.
+    inv_bias_correction2: C,
     eps: C,
     /// `−lr·(1 − μₜ) / (1 − Πₜ)`: the gradient's coefficient.
     grad_coeff: C,
@@ -157,7 +165,7 @@ impl<C: Real> Coeffs<C> {
             m: Lerp::new(1.0 - beta1),
             beta2: C::from_f64(beta2),
             one_minus_beta2: C::from_f64(1.0 - beta2),
-            bias_correction2: C::from_f64(bias_correction2),
+            inv_bias_correction2: C::from_f64(1.0 / bias_correction2),
             eps: C::from_f64(h.eps),
             // nadam.py:372-381, Python's evaluation order (`-lr` first).
             grad_coeff: C::from_f64(-h.lr * (1.0 - mu) / (1.0 - mu_product)),
@@ -181,9 +189,9 @@ impl<C: Real, const L2: bool, const SMALL: bool> Body<C, 2> for Kernel<C, L2, SM
         let p = decoupled_decay(p, c.decay); //               param.mul_(1 - lr * weight_decay)
         *m = c.m.apply::<V, SMALL>(*m, g); //                 exp_avg.lerp_(grad, 1 - beta1)
         *v = *v * k(c.beta2) + k(c.one_minus_beta2) * g * g; // .mul_(beta2).addcmul_(g, g, 1 - beta2)
-        let denom = (*v / k(c.bias_correction2)).root() + k(c.eps); // .div(bc2).sqrt(), .add_(eps)
-        let p = p + k(c.grad_coeff) * g / denom; //           param.addcdiv_(grad, denom, value=…)
-        p + k(c.exp_avg_coeff) * *m / denom //                param.addcdiv_(exp_avg, denom, value=…)
+        let denom = (*v * k(c.inv_bias_correction2)).root() + k(c.eps); // .div(bc2).sqrt().add_(eps)
+        // param.addcdiv_(grad, denom, value=…); param.addcdiv_(exp_avg, denom, value=…)
+        p + (k(c.grad_coeff) * g + k(c.exp_avg_coeff) * *m) / denom
     }
 }
 

@@ -14,16 +14,20 @@
 //! ρ∞ = 2/(1 − β₂) − 1,   ρₜ = ρ∞ − 2t·β₂ᵗ/(1 − β₂ᵗ)
 //! if ρₜ > 5:                                (strict, as torch; with β₂ = 0.999 from t = 6)
 //!     r = √((ρₜ − 4)(ρₜ − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρₜ))
-//!     θ ← θ − ((m̂·lr)·(√(1 − β₂ᵗ) / (√v + ε)))·r
+//!     θ ← θ − (lr·r·√(1 − β₂ᵗ) / (1 − β₁ᵗ))·m / (√v + ε)     (torch: ((m̂·lr)·(√(1 − β₂ᵗ) / (√v + ε)))·r)
 //! else:
-//!     θ ← θ − m̂·lr                          (SGD with momentum while the variance is intractable)
+//!     θ ← θ − (lr / (1 − β₁ᵗ))·m            (SGD with momentum while the variance is intractable)
 //! ```
 //!
 //! `t` is the tensor's own step count. Every per-step scalar (`1 − β₁ᵗ`, `√(1 − β₂ᵗ)`, `ρₜ`, `r`)
 //! is computed in f64 as Python computes it (`x ** 0.5` as `pow(x, 0.5)`) and rounded once; the
 //! branch on `ρₜ > 5` is taken once per step, outside the loop (a const generic of the body).
-//! The element operations are torch's, in torch's order: `m / bc₁` is a division, as is
-//! `√(1 − β₂ᵗ) / (√v + ε)`.
+//! One deliberate difference in operation order: the per-step scalars of the update are folded
+//! into one coefficient, computed in f64 and rounded once — `lr·r·√(1 − β₂ᵗ) / (1 − β₁ᵗ)` on
+//! rectified steps, `lr / (1 − β₁ᵗ)` otherwise — so an element takes one vector division
+//! (`c·m / (√v + ε)`) instead of torch's two (`m / bc₁` and `√bc₂ / (√v + ε)`), and none on
+//! unrectified steps. The result is within an ulp or two of torch's order (it rounds less); the
+//! divisions, not memory, bound this kernel on current x86 cores (see BENCHMARKS.md).
 //!
 //! State slots: `exp_avg`, `exp_avg_sq`.
 
@@ -102,15 +106,12 @@ struct Coeffs<C> {
     m: Lerp<C>,
     beta2: C,
     one_minus_beta2: C,
-    bias_correction1: C,
-    lr: C,
     /// `ρₜ > 5`: the rectified update.
     rectified: bool,
-    /// `(1 − β₂ᵗ) ** 0.5` (rectified steps only).
-    bc2_sqrt: C,
     eps: C,
-    /// The rectification term `r` (rectified steps only).
-    rect: C,
+    /// The update's coefficient of `m` (of `m / (√v + ε)` on rectified steps):
+    /// `lr·r·(1 − β₂ᵗ) ** 0.5 / (1 − β₁ᵗ)` rectified, `lr / (1 − β₁ᵗ)` otherwise.
+    step_coeff: C,
 }
 
 impl<C: Real> Coeffs<C> {
@@ -147,16 +148,13 @@ impl<C: Real> Coeffs<C> {
             m: Lerp::new(1.0 - beta1),
             beta2: C::from_f64(beta2),
             one_minus_beta2: C::from_f64(1.0 - beta2),
-            bias_correction1: C::from_f64(bias_correction1),
-            lr: C::from_f64(h.lr),
             rectified,
-            bc2_sqrt: C::from_f64(if rectified {
-                pow_f64(bias_correction2, 0.5)
-            } else {
-                1.0
-            }),
             eps: C::from_f64(h.eps),
-            rect: C::from_f64(rect),
+            step_coeff: C::from_f64(if rectified {
+                h.lr * rect * pow_f64(bias_correction2, 0.5) / bias_correction1
+            } else {
+                h.lr / bias_correction1
+            }),
         }
     }
 }
@@ -179,12 +177,11 @@ impl<C: Real, const L2: bool, const SMALL: bool, const RECT: bool> Body<C, 2>
         let p = decoupled_decay(p, c.decay); //               param.mul_(1 - lr * weight_decay)
         *m = c.m.apply::<V, SMALL>(*m, g); //                 exp_avg.lerp_(grad, 1 - beta1)
         *v = *v * k(c.beta2) + k(c.one_minus_beta2) * g * g; // .mul_(beta2).addcmul_(g, g, 1 - beta2)
-        let corrected = *m / k(c.bias_correction1); //       exp_avg / bias_correction1
+        // (exp_avg / bc1) * lr * (bc2**0.5 / (sqrt + eps)) * rect, scalars folded; or (exp_avg / bc1) * lr
         let update = if RECT {
-            let adaptive_lr = k(c.bc2_sqrt) / (v.root() + k(c.eps)); // bc2**0.5 / (sqrt + eps)
-            corrected * k(c.lr) * adaptive_lr * k(c.rect)
+            k(c.step_coeff) * *m / (v.root() + k(c.eps))
         } else {
-            corrected * k(c.lr)
+            k(c.step_coeff) * *m
         };
         p - update //                                         param.add_(update, alpha=-1.0)
     }
