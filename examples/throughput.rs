@@ -11,6 +11,11 @@
 //! element types, same in-place writes) with trivial integer arithmetic, measured in the same run,
 //! and `ratio = limit / ours` (1.0 = at the limit). One thread; the median of repeated timed
 //! steps after a warm-up, each alternating with the baseline so drift hits both alike.
+//!
+//! `--floor` prints instead what a correctly rounded square root and a division cost per element
+//! on this core, on f32 data that stays in L1 (`floor_sqrt`, `floor_div`, `floor_sqrt_div`): the
+//! time below which no exact kernel taking that many roots and divisions per element can go,
+//! however fast the memory (see BENCHMARKS.md).
 
 use optim_kernels::rules::{
     Adadelta, Adafactor, Adagrad, Adam, AdamW, AdamWScheduleFree, Adamax, Asgd, AsgdScalars, Lion,
@@ -366,6 +371,7 @@ fn aligned<T: Element>(n: usize) -> Aligned<T> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut json = false;
+    let mut floor = false;
     let (mut rule_f, mut dtype_f, mut n_f) = (None::<String>, None::<String>, None::<usize>);
     let mut i = 0;
     while i < args.len() {
@@ -376,6 +382,7 @@ fn main() {
         };
         match args[i].as_str() {
             "--json" => json = true,
+            "--floor" => floor = true,
             "--rule" => (rule_f, i) = (Some(val(i)), i + 1),
             "--dtype" => (dtype_f, i) = (Some(val(i)), i + 1),
             "--n" => {
@@ -390,13 +397,17 @@ fn main() {
             }
             "--help" | "-h" => {
                 println!(
-                    "throughput [--json] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamax|radam|rprop|sparse_adam|nadam|asgd|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd|adafactor|muon] [--dtype f32|bf16|f16|f64] [--n N]"
+                    "throughput [--json] [--floor] [--rule sgd|sgd_momentum|adam|adamw|lion|rmsprop|adagrad|adadelta|adamax|radam|rprop|sparse_adam|nadam|asgd|adamw_schedulefree|sgd_schedulefree|radam_schedulefree|schedulefree_wrapper_sgd|adafactor|muon] [--dtype f32|bf16|f16|f64] [--n N]"
                 );
                 return;
             }
             other => fail(&format!("unknown argument {other}")),
         }
         i += 1;
+    }
+    if floor {
+        floors(json);
+        return;
     }
     let sizes = n_f.map_or_else(|| vec![1 << 16, 1 << 20, 1 << 24], |n| vec![n]);
     let dtypes: Vec<String> =
@@ -439,6 +450,59 @@ fn main() {
                     );
                 }
             }
+        }
+    }
+}
+
+#[inline(never)]
+fn roots(a: &[f32], _: &[f32], y: &mut [f32]) {
+    for (y, a) in y.iter_mut().zip(a) {
+        *y = a.sqrt();
+    }
+}
+
+#[inline(never)]
+fn quotients(a: &[f32], b: &[f32], y: &mut [f32]) {
+    for ((y, a), b) in y.iter_mut().zip(a).zip(b) {
+        *y = a / b;
+    }
+}
+
+#[inline(never)]
+fn root_quotients(a: &[f32], b: &[f32], y: &mut [f32]) {
+    for ((y, a), b) in y.iter_mut().zip(a).zip(b) {
+        *y = a / (b.sqrt() + 1e-8);
+    }
+}
+
+/// `--floor`: ns per element of a root, a division, and both, over 4096 f32 values (48 KiB in
+/// all, in L1), the median of 21 samples of ~1 ms.
+fn floors(json: bool) {
+    const N: usize = 4096;
+    let a: Vec<f32> = (0..N).map(|i| 1.0 + (i % 89) as f32 * 1e-3).collect();
+    let b: Vec<f32> = (0..N).map(|i| 1e-6 + (i % 97) as f32 * 1e-4).collect();
+    let mut y = vec![0f32; N];
+    let kernels: [(&str, fn(&[f32], &[f32], &mut [f32])); 3] = [
+        ("floor_sqrt", roots),
+        ("floor_div", quotients),
+        ("floor_sqrt_div", root_quotients),
+    ];
+    for (key, kernel) in kernels {
+        let reps = 1000;
+        let mut samples = Vec::new();
+        for _ in 0..22 {
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                kernel(black_box(&a), black_box(&b), black_box(&mut y));
+            }
+            samples.push(t0.elapsed().as_secs_f64() * 1e9 / (reps * N) as f64);
+        }
+        samples.remove(0); // warm-up
+        let ns = median(samples);
+        if json {
+            println!("{{\"rule\":\"{key}\",\"dtype\":\"f32\",\"n\":{N},\"ns_per_elem\":{ns:.4}}}");
+        } else {
+            println!("{key:<14} f32 {N:>9} {ns:>10.4}");
         }
     }
 }
