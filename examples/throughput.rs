@@ -475,8 +475,18 @@ fn root_quotients(a: &[f32], b: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `floor_sqrt_div` with `a` read and the result written as bf16 through the crate's exact
+/// conversions (two more streams' worth of shuffles and shifts per element): how much of the
+/// conversion work can hide behind the divider on this core.
+#[inline(never)]
+fn root_quotients_bf16(a: &[bf16], b: &[f32], y: &mut [bf16]) {
+    for ((y, a), b) in y.iter_mut().zip(a).zip(b) {
+        *y = bf16::from_compute(a.to_compute() / (b.sqrt() + 1e-8));
+    }
+}
+
 /// `--floor`: ns per element of a root, a division, and both, over 4096 f32 values (48 KiB in
-/// all, in L1), the median of 21 samples of ~1 ms.
+/// all, in L1), the median of 21 samples of ~1 ms; and the last with bf16 input and output.
 fn floors(json: bool) {
     const N: usize = 4096;
     let a: Vec<f32> = (0..N).map(|i| 1.0 + (i % 89) as f32 * 1e-3).collect();
@@ -487,22 +497,35 @@ fn floors(json: bool) {
         ("floor_div", quotients),
         ("floor_sqrt_div", root_quotients),
     ];
-    for (key, kernel) in kernels {
+    let a16: Vec<bf16> = a.iter().map(|&x| bf16::from_f32(x)).collect();
+    let mut y16 = vec![bf16::ZERO; N];
+    let time = |f: &mut dyn FnMut()| {
         let reps = 1000;
         let mut samples = Vec::new();
         for _ in 0..22 {
             let t0 = Instant::now();
             for _ in 0..reps {
-                kernel(black_box(&a), black_box(&b), black_box(&mut y));
+                f();
             }
             samples.push(t0.elapsed().as_secs_f64() * 1e9 / (reps * N) as f64);
         }
         samples.remove(0); // warm-up
-        let ns = median(samples);
+        median(samples)
+    };
+    let mut results = Vec::new();
+    for (key, kernel) in kernels {
+        let ns = time(&mut || kernel(black_box(&a), black_box(&b), black_box(&mut y)));
+        results.push((key, "f32", ns));
+    }
+    let ns = time(&mut || root_quotients_bf16(black_box(&a16), black_box(&b), black_box(&mut y16)));
+    results.push(("floor_sqrt_div", "bf16", ns));
+    for (key, dtype, ns) in results {
         if json {
-            println!("{{\"rule\":\"{key}\",\"dtype\":\"f32\",\"n\":{N},\"ns_per_elem\":{ns:.4}}}");
+            println!(
+                "{{\"rule\":\"{key}\",\"dtype\":\"{dtype}\",\"n\":{N},\"ns_per_elem\":{ns:.4}}}"
+            );
         } else {
-            println!("{key:<14} f32 {N:>9} {ns:>10.4}");
+            println!("{key:<14} {dtype:<5} {N:>9} {ns:>10.4}");
         }
     }
 }
