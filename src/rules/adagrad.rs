@@ -22,7 +22,7 @@
 use crate::drive::Body;
 use crate::error::{Error, non_negative};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, Visit, const_bools};
+use crate::rules::{Rule, Visit, check_fused, const_bools};
 
 /// `torch.optim.Adagrad` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -155,21 +155,7 @@ impl Rule for Adagrad {
         let init = self.initial_accumulator_value;
         non_negative!("initial_accumulator_value", init)?;
         non_negative!("eps", self.eps)?;
-        if self.fused == Some(true) && self.differentiable {
-            return Err(Error::Conflict {
-                key: "fused",
-                reason: "`fused` does not support `differentiable`",
-                group: None,
-            });
-        }
-        if self.fused == Some(true) && self.foreach == Some(true) {
-            return Err(Error::Conflict {
-                key: "fused",
-                reason: "`fused` and `foreach` cannot be `True` together",
-                group: None,
-            });
-        }
-        Ok(())
+        check_fused(self.fused, self.foreach, self.differentiable)
     }
 
     type Schedule = ();

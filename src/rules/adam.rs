@@ -29,7 +29,7 @@ use crate::drive::Body;
 use crate::error::{Error, non_negative, unit_interval};
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
-use crate::rules::{Lerp, Rule, Visit, const_bools, decoupled_decay};
+use crate::rules::{Lerp, Rule, Visit, check_fused, const_bools, decoupled_decay};
 
 /// `torch.optim.Adam` / `torch.optim.AdamW` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -218,21 +218,7 @@ impl Rule for Adam {
         unit_interval!("betas[1]", b2)?;
         let wd = self.weight_decay;
         non_negative!("weight_decay", wd)?;
-        if self.fused == Some(true) && self.differentiable {
-            return Err(Error::Conflict {
-                key: "fused",
-                reason: "`fused` does not support `differentiable`",
-                group: None,
-            });
-        }
-        if self.fused == Some(true) && self.foreach == Some(true) {
-            return Err(Error::Conflict {
-                key: "fused",
-                reason: "`fused` and `foreach` cannot be `True` together",
-                group: None,
-            });
-        }
-        Ok(())
+        check_fused(self.fused, self.foreach, self.differentiable)
     }
 
     type Schedule = ();

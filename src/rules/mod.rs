@@ -585,6 +585,30 @@ pub(crate) fn check_foreach_differentiable(
     Ok(())
 }
 
+/// torch's checks of `fused=True` (SGD, Adam, AdamW, Adagrad constructors, in this order):
+/// `fused` with `differentiable`, then `fused` with `foreach=True`.
+pub(crate) fn check_fused(
+    fused: Option<bool>,
+    foreach: Option<bool>,
+    differentiable: bool,
+) -> Result<(), Error> {
+    if fused == Some(true) && differentiable {
+        return Err(Error::Conflict {
+            key: "fused",
+            reason: "`fused` does not support `differentiable`",
+            group: None,
+        });
+    }
+    if fused == Some(true) && foreach == Some(true) {
+        return Err(Error::Conflict {
+            key: "fused",
+            reason: "`fused` and `foreach` cannot be `True` together",
+            group: None,
+        });
+    }
+    Ok(())
+}
+
 /// `x · (1 − lr·λ)`: decoupled weight decay with its factor computed once per step in f64.
 #[inline(always)]
 pub(crate) fn decoupled_decay<V: Lanes>(p: V, factor: V::Scalar) -> V {

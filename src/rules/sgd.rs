@@ -18,7 +18,7 @@ use crate::drive::Body;
 
 use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, Visit, const_bools};
+use crate::rules::{Rule, Visit, check_fused, const_bools};
 
 /// `torch.optim.SGD` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -185,14 +185,7 @@ impl Rule for Sgd {
                 group: None,
             });
         }
-        if self.fused == Some(true) && self.foreach == Some(true) {
-            return Err(Error::Conflict {
-                key: "fused",
-                reason: "`fused` and `foreach` cannot be `True` together",
-                group: None,
-            });
-        }
-        Ok(())
+        check_fused(self.fused, self.foreach, self.differentiable)
     }
 
     type Schedule = ();
