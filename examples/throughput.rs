@@ -492,7 +492,8 @@ fn floors(json: bool) {
     let a: Vec<f32> = (0..N).map(|i| 1.0 + (i % 89) as f32 * 1e-3).collect();
     let b: Vec<f32> = (0..N).map(|i| 1e-6 + (i % 97) as f32 * 1e-4).collect();
     let mut y = vec![0f32; N];
-    let kernels: [(&str, fn(&[f32], &[f32], &mut [f32])); 3] = [
+    type Kernel = fn(&[f32], &[f32], &mut [f32]);
+    let kernels: [(&str, Kernel); 3] = [
         ("floor_sqrt", roots),
         ("floor_div", quotients),
         ("floor_sqrt_div", root_quotients),
