@@ -28,7 +28,7 @@
 use crate::drive::Body;
 use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, Visit, const_bools};
+use crate::rules::{Rule, Visit, const_bools, name_slots_lr};
 
 /// `torch.optim.Adadelta` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -129,22 +129,7 @@ impl<C: Real, const WD: bool> Body<C, 2> for Kernel<C, WD> {
 }
 
 impl Rule for Adadelta {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "Adadelta"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        2
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("Adadelta", |_| 2);
 
     /// PyTorch's checks, in its order (`adadelta.py:45-52`), each also rejecting ∞ and NaN.
     fn validate(&self) -> Result<(), Error> {

@@ -22,7 +22,7 @@
 use crate::drive::Body;
 use crate::error::{Error, non_negative};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, Visit, check_fused, const_bools};
+use crate::rules::{Rule, Visit, check_fused, const_bools, name_slots_lr};
 
 /// `torch.optim.Adagrad` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -123,22 +123,7 @@ impl<C: Real, const WD: bool> Body<C, 1> for Kernel<C, WD> {
 }
 
 impl Rule for Adagrad {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "Adagrad"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        1
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("Adagrad", |_| 1);
 
     /// `sum` starts at `initial_accumulator_value`.
     #[inline]

@@ -29,7 +29,7 @@ use crate::drive::Body;
 use crate::error::{Error, non_negative, unit_interval};
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
-use crate::rules::{Lerp, Rule, Visit, check_fused, const_bools, decoupled_decay};
+use crate::rules::{Lerp, Rule, Visit, check_fused, const_bools, decoupled_decay, name_slots_lr};
 
 /// `torch.optim.Adam` / `torch.optim.AdamW` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -193,22 +193,7 @@ impl<C: Real, const L2: bool, const SMALL: bool> Body<C, 3> for Kernel<C, L2, SM
 }
 
 impl Rule for Adam {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "Adam"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        Adam::slots(self)
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("Adam", |r| Adam::slots(r));
 
     fn validate(&self) -> Result<(), Error> {
         non_negative!("lr", self.lr)?;

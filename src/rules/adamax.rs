@@ -21,7 +21,7 @@ use crate::drive::Body;
 use crate::error::{Error, non_negative, unit_interval};
 use crate::lanes::{Lanes, Real};
 use crate::math::pow_f64;
-use crate::rules::{Lerp, Rule, Visit, const_bools};
+use crate::rules::{Lerp, Rule, Visit, const_bools, name_slots_lr};
 
 /// `torch.optim.Adamax` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -125,22 +125,7 @@ impl<C: Real, const WD: bool, const SMALL: bool> Body<C, 2> for Kernel<C, WD, SM
 }
 
 impl Rule for Adamax {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "Adamax"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        2
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("Adamax", |_| 2);
 
     /// PyTorch's checks, in its order (`adamax.py:46-57`), each also rejecting ∞ and NaN.
     fn validate(&self) -> Result<(), Error> {

@@ -14,7 +14,7 @@
 
 use crate::error::Error;
 use crate::lanes::Real;
-use crate::rules::{Adam, Rule, Visit};
+use crate::rules::{Adam, Rule, Visit, name_slots_lr};
 
 /// `torch.optim.AdamW` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -94,22 +94,7 @@ impl Default for AdamW {
 }
 
 impl Rule for AdamW {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "AdamW"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        AdamW::slots(self)
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("AdamW", |r| AdamW::slots(r));
     fn validate(&self) -> Result<(), Error> {
         self.to_adam().validate()
     }

@@ -34,7 +34,9 @@ use crate::drive::Body;
 use crate::error::{Error, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::math::pow_f64;
-use crate::rules::{Rule, Visit, check_foreach_differentiable, const_bools, decoupled_decay};
+use crate::rules::{
+    Rule, Visit, check_foreach_differentiable, const_bools, decoupled_decay, name_slots_lr,
+};
 
 /// `torch.optim.ASGD` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -165,22 +167,7 @@ impl<C: Real, const WD: bool, const DECAY: bool, const AVERAGE: bool> Body<C, 1>
 }
 
 impl Rule for Asgd {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "ASGD"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        1
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("ASGD", |_| 1);
 
     /// torch's checks (`asgd.py:44-51`), in its order; infinities are refused too, and
     /// `foreach` with `differentiable` (torch raises at the first step). `t0` is not

@@ -16,7 +16,7 @@ use crate::drive::Body;
 
 use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, Visit, const_bools, decoupled_decay};
+use crate::rules::{Rule, Visit, const_bools, decoupled_decay, name_slots_lr};
 
 /// lion-pytorch `Lion` hyperparameters (its names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -117,22 +117,7 @@ impl<C: Real, const DECAY: bool> Body<C, 1> for Kernel<C, DECAY> {
 }
 
 impl Rule for Lion {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "Lion"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        1
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("Lion", |_| 1);
 
     fn validate(&self) -> Result<(), Error> {
         // lion-pytorch asserts `lr > 0` at construction; a scheduler may later set 0.

@@ -534,6 +534,32 @@ macro_rules! const_bools {
 }
 pub(crate) use const_bools;
 
+/// The four `Rule` methods every elementwise rule writes the same way: its PyTorch class name,
+/// its state slots per element (`|r| expr`, `r` being `&self`), and the learning rate, read from
+/// and written to its `lr` field.
+macro_rules! name_slots_lr {
+    ($name:literal, |$r:tt| $slots:expr) => {
+        #[inline]
+        fn name(&self) -> &'static str {
+            $name
+        }
+        #[inline]
+        fn slots(&self) -> usize {
+            let $r = self;
+            $slots
+        }
+        #[inline]
+        fn lr(&self) -> f64 {
+            self.lr
+        }
+        #[inline]
+        fn set_lr(&mut self, lr: f64) {
+            self.lr = lr;
+        }
+    };
+}
+pub(crate) use name_slots_lr;
+
 /// `torch.lerp(a, b, w)` for a scalar weight, with PyTorch's two formulas
 /// (`aten/src/ATen/native/Lerp.h`): `a + w·(b − a)` when `|w| < 0.5`, else `b − (b − a)·(1 − w)`,
 /// where `1 − w` is computed in the compute type. [`Lerp::small`] picks the formula once per step;

@@ -36,7 +36,9 @@ use crate::drive::Body;
 use crate::error::{Error, non_negative, unit_interval};
 use crate::lanes::{Lanes, Real};
 use crate::math::pow_f64;
-use crate::rules::{Lerp, Rule, Visit, check_foreach_differentiable, const_bools, decoupled_decay};
+use crate::rules::{
+    Lerp, Rule, Visit, check_foreach_differentiable, const_bools, decoupled_decay, name_slots_lr,
+};
 
 /// `torch.optim.RAdam` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -188,22 +190,7 @@ impl<C: Real, const L2: bool, const SMALL: bool, const RECT: bool> Body<C, 2>
 }
 
 impl Rule for RAdam {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "RAdam"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        2
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("RAdam", |_| 2);
 
     /// torch's checks (`radam.py:47-58`), in its order; infinities are refused too, and
     /// `foreach` with `differentiable` (torch raises at the first step).

@@ -27,7 +27,7 @@
 use crate::drive::Body;
 use crate::error::{Error, non_negative};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Lerp, Rule, Visit, const_bools};
+use crate::rules::{Lerp, Rule, Visit, const_bools, name_slots_lr};
 
 /// `torch.optim.RMSprop` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -188,22 +188,7 @@ impl<C: Real, const WD: bool, const MOMENTUM: bool, const CENTERED: bool, const 
 }
 
 impl Rule for RmsProp {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "RMSprop"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        RmsProp::slots(self)
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("RMSprop", |r| RmsProp::slots(r));
 
     /// PyTorch's checks, in its order (`rmsprop.py:47-58`), each also rejecting ∞ and NaN.
     /// PyTorch bounds α only below; so do we.

@@ -29,7 +29,7 @@ use crate::drive::Body;
 
 use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, Visit, check_foreach_differentiable, const_bools};
+use crate::rules::{Rule, Visit, check_foreach_differentiable, const_bools, name_slots_lr};
 
 /// `torch.optim.Rprop` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -151,22 +151,7 @@ impl<C: Real, const FIRST: bool> Body<C, 2> for Kernel<C, FIRST> {
 }
 
 impl Rule for Rprop {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "Rprop"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        2
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("Rprop", |_| 2);
 
     /// torch's checks (`rprop.py:45-50`: `0 <= lr`, `0 < etas[0] < 1 < etas[1]`), infinities
     /// refused too, NaN step sizes (torch's clamp would make every parameter NaN), and `foreach`

@@ -18,7 +18,7 @@ use crate::drive::Body;
 
 use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
-use crate::rules::{Rule, Visit, check_fused, const_bools};
+use crate::rules::{Rule, Visit, check_fused, const_bools, name_slots_lr};
 
 /// `torch.optim.SGD` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -149,22 +149,7 @@ impl<C: Real, const WD: bool, const FIRST: bool, const NESTEROV: bool> Body<C, 1
 }
 
 impl Rule for Sgd {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "SGD"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        Sgd::slots(self)
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("SGD", |r| Sgd::slots(r));
 
     fn validate(&self) -> Result<(), Error> {
         non_negative!("lr", self.lr)?;

@@ -35,7 +35,7 @@ use crate::element::{BLOCK, Element};
 use crate::error::{Error, check, unit_interval};
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
-use crate::rules::{Rule, Visit};
+use crate::rules::{Rule, Visit, name_slots_lr};
 
 /// `torch.optim.SparseAdam` hyperparameters (PyTorch's names and defaults).
 ///
@@ -372,22 +372,7 @@ impl<C: Real, const ALL_PRESENT: bool> Body<C, 2> for Kernel<C, ALL_PRESENT> {
 }
 
 impl Rule for SparseAdam {
-    #[inline]
-    fn name(&self) -> &'static str {
-        "SparseAdam"
-    }
-    #[inline]
-    fn slots(&self) -> usize {
-        2
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("SparseAdam", |_| 2);
 
     /// torch's checks (`sparse_adam.py:24-33`), in its order: `0 < lr`, `0 < eps`, then each
     /// beta in `[0, 1)`; infinities are refused too.
