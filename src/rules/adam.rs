@@ -26,10 +26,12 @@
 
 use crate::drive::Body;
 
-use crate::error::{Error, non_negative, unit_interval};
+use crate::error::Error;
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
-use crate::rules::{Lerp, Rule, Visit, check_fused, const_bools, decoupled_decay, name_slots_lr};
+use crate::rules::{
+    Lerp, Rule, Visit, check_adam_family, check_fused, const_bools, decoupled_decay, name_slots_lr,
+};
 
 /// `torch.optim.Adam` / `torch.optim.AdamW` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -196,13 +198,7 @@ impl Rule for Adam {
     name_slots_lr!("Adam", |r| Adam::slots(r));
 
     fn validate(&self) -> Result<(), Error> {
-        non_negative!("lr", self.lr)?;
-        non_negative!("eps", self.eps)?;
-        let (b1, b2) = self.betas;
-        unit_interval!("betas[0]", b1)?;
-        unit_interval!("betas[1]", b2)?;
-        let wd = self.weight_decay;
-        non_negative!("weight_decay", wd)?;
+        check_adam_family(self.lr, self.eps, self.betas, self.weight_decay)?;
         check_fused(self.fused, self.foreach, self.differentiable)
     }
 

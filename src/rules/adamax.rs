@@ -18,10 +18,10 @@
 //! starting at zero.
 
 use crate::drive::Body;
-use crate::error::{Error, non_negative, unit_interval};
+use crate::error::Error;
 use crate::lanes::{Lanes, Real};
 use crate::math::pow_f64;
-use crate::rules::{Lerp, Rule, Visit, const_bools, name_slots_lr};
+use crate::rules::{Lerp, Rule, Visit, check_adam_family, const_bools, name_slots_lr};
 
 /// `torch.optim.Adamax` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -129,13 +129,7 @@ impl Rule for Adamax {
 
     /// PyTorch's checks, in its order (`adamax.py:46-57`), each also rejecting ∞ and NaN.
     fn validate(&self) -> Result<(), Error> {
-        non_negative!("lr", self.lr)?;
-        non_negative!("eps", self.eps)?;
-        let (b1, b2) = self.betas;
-        unit_interval!("betas[0]", b1)?;
-        unit_interval!("betas[1]", b2)?;
-        let wd = self.weight_decay;
-        non_negative!("weight_decay", wd)
+        check_adam_family(self.lr, self.eps, self.betas, self.weight_decay)
     }
 
     type Schedule = ();

@@ -26,7 +26,7 @@
 
 use crate::drive::{Body, HeadBody};
 use crate::element::Element;
-use crate::error::Error;
+use crate::error::{Error, non_negative, unit_interval};
 use crate::lanes::{Lanes, Real};
 use core::marker::PhantomData;
 
@@ -633,6 +633,22 @@ pub(crate) fn check_fused(
         });
     }
     Ok(())
+}
+
+/// The constructor checks torch's Adam family shares (`adam.py`, `adamax.py`, `radam.py`,
+/// `nadam.py`), in its order: `0 <= lr`, `0 <= eps`, each beta in `[0, 1)`, `0 <= weight_decay`
+/// (infinities refused too).
+pub(crate) fn check_adam_family(
+    lr: f64,
+    eps: f64,
+    (beta1, beta2): (f64, f64),
+    weight_decay: f64,
+) -> Result<(), Error> {
+    non_negative!("lr", lr)?;
+    non_negative!("eps", eps)?;
+    unit_interval!("betas[0]", beta1)?;
+    unit_interval!("betas[1]", beta2)?;
+    non_negative!("weight_decay", weight_decay)
 }
 
 /// `x · (1 − lr·λ)`: decoupled weight decay with its factor computed once per step in f64.

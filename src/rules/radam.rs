@@ -33,11 +33,12 @@
 
 use crate::drive::Body;
 
-use crate::error::{Error, non_negative, unit_interval};
+use crate::error::Error;
 use crate::lanes::{Lanes, Real};
 use crate::math::pow_f64;
 use crate::rules::{
-    Lerp, Rule, Visit, check_foreach_differentiable, const_bools, decoupled_decay, name_slots_lr,
+    Lerp, Rule, Visit, check_adam_family, check_foreach_differentiable, const_bools,
+    decoupled_decay, name_slots_lr,
 };
 
 /// `torch.optim.RAdam` hyperparameters (PyTorch's names and defaults).
@@ -195,13 +196,7 @@ impl Rule for RAdam {
     /// torch's checks (`radam.py:47-58`), in its order; infinities are refused too, and
     /// `foreach` with `differentiable` (torch raises at the first step).
     fn validate(&self) -> Result<(), Error> {
-        non_negative!("lr", self.lr)?;
-        non_negative!("eps", self.eps)?;
-        let (b1, b2) = self.betas;
-        unit_interval!("betas[0]", b1)?;
-        unit_interval!("betas[1]", b2)?;
-        let wd = self.weight_decay;
-        non_negative!("weight_decay", wd)?;
+        check_adam_family(self.lr, self.eps, self.betas, self.weight_decay)?;
         check_foreach_differentiable(self.foreach, self.differentiable)
     }
 
