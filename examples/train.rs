@@ -630,13 +630,17 @@ fn train<P: Element>(run: &Run) -> Result<(), String> {
         (0..a.num_groups()).filter_map(|g| a.lr(g)).collect()
     });
 
+    // L-BFGS steps on the full batch (one closure-driven step per epoch, below).
+    let batch = match opt.as_lbfgs() {
+        Some(_) => "full batch".to_string(),
+        None => format!("batch {}", s.batch_size),
+    };
     println!(
         "{} on a {CLASSES}-class spiral: {} train / {} test samples, \
-         batch {}, {} epochs, params {} (state {})  [{}]",
+         {batch}, {} epochs, params {} (state {})  [{}]",
         opt.name(),
         train_set.y.len(),
         test_set.y.len(),
-        s.batch_size,
         s.epochs,
         P::NAME,
         <P::DefaultState as Element>::NAME,
