@@ -1169,39 +1169,19 @@ mod tests {
         let m = 0.375;
         let f = |x: f64| (x - m) * (x - m);
         let df = |x: f64| 2.0 * (x - m);
+        // Interpolates f between x1 and x2 from the values and slopes there.
+        let interpolate = |x1: f64, x2: f64, bounds: Option<(f64, f64)>| {
+            let (f1, g1) = (N::float(f(x1)), N::tensor(df(x1)));
+            let (f2, g2) = (N::float(f(x2)), N::tensor(df(x2)));
+            let bounds = bounds.map(|(lo, hi)| (N::float(lo), N::float(hi)));
+            cubic_interpolate(N::float(x1), f1, g1, N::float(x2), f2, g2, bounds).v
+        };
         let (a, b) = (0.0, 1.0);
-        let r = cubic_interpolate(
-            N::float(a),
-            N::float(f(a)),
-            N::tensor(df(a)),
-            N::float(b),
-            N::float(f(b)),
-            N::tensor(df(b)),
-            None,
-        );
-        assert_eq!(r.v, m);
+        assert_eq!(interpolate(a, b, None), m);
         // Same points in the other order take the x1 > x2 branch.
-        let r = cubic_interpolate(
-            N::float(b),
-            N::float(f(b)),
-            N::tensor(df(b)),
-            N::float(a),
-            N::float(f(a)),
-            N::tensor(df(a)),
-            None,
-        );
-        assert_eq!(r.v, m);
+        assert_eq!(interpolate(b, a, None), m);
         // The minimizer outside the bounds is clamped to the nearer bound.
-        let r = cubic_interpolate(
-            N::float(a),
-            N::float(f(a)),
-            N::tensor(df(a)),
-            N::float(b),
-            N::float(f(b)),
-            N::tensor(df(b)),
-            Some((N::float(0.5), N::float(0.9))),
-        );
-        assert_eq!(r.v, 0.5);
+        assert_eq!(interpolate(a, b, Some((0.5, 0.9))), 0.5);
     }
 
     #[test]
