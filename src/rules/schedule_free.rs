@@ -972,20 +972,25 @@ impl<C: Real, F: Visit<C>> Visit<C> for WrapVisit<F, C> {
     }
 }
 
-/// `lerp` with the formula chosen per call: the wrappers' lerp weights change with the
-/// configuration and the step, and the wrapper is composed with every base body, so these
-/// branches (loop-invariant, perfectly predicted) stay run-time rather than multiplying the
-/// kernels.
+/// `lerp` with the formula chosen per call, without a branch: the wrappers' lerp weights change
+/// with the configuration and the step, and the wrapper is composed with every base body, so the
+/// formula stays a run-time choice rather than multiplying the kernels. Both of PyTorch's formulas
+/// are `base + k·(b − a)`: `a + w·(b − a)`, or `b − (b − a)·(1 − w)` = `b + (−(1 − w))·(b − a)`
+/// (negation is exact and `x − y` is `x + (−y)`, so the bits are the same); `base` is a lane
+/// select on a loop-invariant mask. With a (perfectly predicted) branch per lerp instead, the
+/// SGD wrapper took ~15 % longer per element at 64 Ki elements (the same at 1 Mi), AVX2.
 #[inline(always)]
 fn lerp<V: Lanes>(l: &Lerp<V::Scalar>, a: V, b: V) -> V
 where
     V::Scalar: Real,
 {
-    if l.small {
-        l.apply::<V, true>(a, b)
+    let (zero, one) = (V::Scalar::from_f64(0.0), V::Scalar::from_f64(1.0));
+    let (pick_a, k) = if l.small {
+        (one, l.w)
     } else {
-        l.apply::<V, false>(a, b)
-    }
+        (-one, -l.one_minus_w)
+    };
+    V::splat(pick_a).if_gt(V::splat(zero), a, b) + V::splat(k) * (b - a)
 }
 
 struct Wrapped<'a, B, C, const WD: bool> {
