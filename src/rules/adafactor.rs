@@ -37,7 +37,7 @@ use crate::element::{BLOCK, Element};
 use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
-use crate::rules::{Lerp, ShapedRule};
+use crate::rules::{Lerp, ShapedRule, name_slots_lr};
 
 /// `torch.optim.Adafactor` hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -278,18 +278,7 @@ fn step_size<C: Real>(c: &Coeffs<C>, alpha: f64, norm_sq: f64, sqrt_numel: f64) 
 impl ShapedRule for Adafactor {
     type Work = f64;
 
-    #[inline]
-    fn name(&self) -> &'static str {
-        "Adafactor"
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("Adafactor");
 
     fn validate(&self) -> Result<(), Error> {
         non_negative!("lr", self.lr)?;

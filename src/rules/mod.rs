@@ -534,19 +534,22 @@ macro_rules! const_bools {
 }
 pub(crate) use const_bools;
 
-/// The four `Rule` methods every elementwise rule writes the same way: its PyTorch class name,
-/// its state slots per element (`|r| expr`, `r` being `&self`), and the learning rate, read from
-/// and written to its `lr` field.
+/// The `Rule` methods every rule writes the same way: its PyTorch class name, its state slots per
+/// element (`|r| expr`, `r` being `&self`; omitted for `ShapedRule`s, which have none), and the
+/// learning rate, read from and written to its `lr` field.
 macro_rules! name_slots_lr {
     ($name:literal, |$r:tt| $slots:expr) => {
-        #[inline]
-        fn name(&self) -> &'static str {
-            $name
-        }
+        name_slots_lr!($name);
         #[inline]
         fn slots(&self) -> usize {
             let $r = self;
             $slots
+        }
+    };
+    ($name:literal) => {
+        #[inline]
+        fn name(&self) -> &'static str {
+            $name
         }
         #[inline]
         fn lr(&self) -> f64 {

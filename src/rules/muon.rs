@@ -39,7 +39,7 @@ use crate::element::{BLOCK, Element, bf16_to_f32, f32_to_bf16};
 use crate::error::{Error, check, non_negative};
 use crate::lanes::{Lanes, Real};
 use crate::math::sqrt_f64;
-use crate::rules::{Lerp, ShapedRule};
+use crate::rules::{Lerp, ShapedRule, name_slots_lr};
 
 /// `torch.optim.Muon`'s `adjust_lr_fn`: how the learning rate scales with the matrix shape
 /// `[A, B]`.
@@ -315,18 +315,7 @@ impl Muon {
 impl ShapedRule for Muon {
     type Work = f32;
 
-    #[inline]
-    fn name(&self) -> &'static str {
-        "Muon"
-    }
-    #[inline]
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    #[inline]
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
+    name_slots_lr!("Muon");
 
     fn validate(&self) -> Result<(), Error> {
         non_negative!("lr", self.lr)?;

@@ -45,7 +45,7 @@ use crate::element::Element;
 use crate::error::{Error, check, non_negative, unit_interval};
 use crate::lanes::{Lanes, Real};
 use crate::math::{pow_f64, sqrt_f64};
-use crate::rules::{Lerp, Mode, Rule, Visit, const_bools};
+use crate::rules::{Lerp, Mode, Rule, Visit, const_bools, name_slots_lr};
 
 /// A parameter group's schedule-free state: the param_group keys `k`, `lr_max` and `weight_sum`
 /// of schedulefree, carried from step to step.
@@ -491,22 +491,7 @@ macro_rules! sf_class {
             type Scalars = StepScalars;
             type TensorState = ();
 
-            #[inline]
-            fn name(&self) -> &'static str {
-                $name
-            }
-            #[inline]
-            fn slots(&self) -> usize {
-                $slots
-            }
-            #[inline]
-            fn lr(&self) -> f64 {
-                self.lr
-            }
-            #[inline]
-            fn set_lr(&mut self, lr: f64) {
-                self.lr = lr;
-            }
+            name_slots_lr!($name, |_| $slots);
             fn validate(&self) -> Result<(), Error> {
                 self.core().validate()
             }
