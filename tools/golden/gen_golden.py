@@ -39,14 +39,13 @@ import os
 # `default` kernels do not (no FMA).  Override only if you know why.
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 
-import json  # noqa: E402
-import math  # noqa: E402
 import sys  # noqa: E402
 import zlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from goldjson import jcfg, jvec, write_json  # noqa: E402
 import lion_pytorch  # noqa: E402
 from importlib.metadata import version as _pkg_version  # noqa: E402
 
@@ -66,41 +65,6 @@ EXPECTED_VERSIONS = {"torch": "2.15.0", "lion-pytorch": "0.2.5"}
 SHAPES = [[3, 4], [5], [10, 15]]
 N_STEPS = 6
 DTYPES = {"f64": torch.float64, "f32": torch.float32}
-
-
-# --------------------------------------------------------------------------
-# JSON helpers
-# --------------------------------------------------------------------------
-
-def jnum(x):
-    """A Python float for JSON (exact value of the stored element)."""
-    x = float(x)
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return x
-
-
-def jvec(t):
-    """Row-major flattened tensor as a list of JSON numbers (exact values)."""
-    return [jnum(v) for v in t.detach().reshape(-1).tolist()]
-
-
-def jcfg(v):
-    """Optimizer config values: tuples become lists, floats stay Python floats."""
-    if isinstance(v, (tuple, list)):
-        return [jcfg(x) for x in v]
-    if isinstance(v, float):
-        return jnum(v)
-    return v
-
-
-def write_json(path, obj):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=None, separators=(",", ":"), allow_nan=False)
-        f.write("\n")
 
 
 # --------------------------------------------------------------------------

@@ -38,13 +38,12 @@ import os
 
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 
-import json  # noqa: E402
-import math  # noqa: E402
 import zlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from goldjson import jnum, jvec, write_json  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -53,19 +52,6 @@ OUT = REPO / "tests" / "golden" / "lbfgs"
 TORCH_VERSION = torch.__version__.split("+")[0]
 EXPECTED_TORCH = "2.15.0"
 DTYPES = {"f64": torch.float64, "f32": torch.float32}
-
-
-def jnum(x):
-    x = float(x)
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return x
-
-
-def jvec(t):
-    return [jnum(v) for v in t.detach().reshape(-1).tolist()]
 
 
 def rosenbrock(xs):
@@ -226,7 +212,7 @@ def main():
                 n = f32[0].get("steps", steps)
             data = run_case(name, dt, problem, shapes, x0, cfg, n)
             fname = f"{name}_{dt}.json"
-            (OUT / fname).write_text(json.dumps(data, separators=(",", ":")) + "\n")
+            write_json(OUT / fname, data)
             written.add(fname)
             ev = [s["evals"] for s in data["steps"]]
             print(f"{fname}: loss {[s['loss'] for s in data['steps']]} evals {ev}")

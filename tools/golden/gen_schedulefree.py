@@ -60,8 +60,6 @@ os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 import contextlib  # noqa: E402
 import inspect  # noqa: E402
 import io  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
 import sys  # noqa: E402
 import zlib  # noqa: E402
 from importlib.metadata import version as _pkg_version  # noqa: E402
@@ -69,6 +67,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from goldjson import jnum, jvec, jcfg, write_json  # noqa: E402
 import schedulefree  # noqa: E402
 
 torch.set_num_threads(1)
@@ -93,43 +92,6 @@ WRAPPERS = ("ScheduleFreeWrapper", "ScheduleFreeWrapperReference")
 CLOSURE = ("AdamWScheduleFreeClosure", "SGDScheduleFreeClosure", "RAdamScheduleFreeClosure")
 # Classes that accept `foreach` but ignore it (single code path).
 FOREACH_IGNORED = ("AdamWScheduleFreeReference", "SGDScheduleFreeReference")
-
-
-# --------------------------------------------------------------------------
-# JSON helpers (same as gen_golden.py)
-# --------------------------------------------------------------------------
-
-def jnum(x):
-    """A Python float for JSON (exact value of the stored element)."""
-    x = float(x)
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return x
-
-
-def jvec(t):
-    """Row-major flattened tensor as a list of JSON numbers (exact values)."""
-    return [jnum(v) for v in t.detach().reshape(-1).tolist()]
-
-
-def jcfg(v):
-    """Optimizer config values: tuples become lists, floats stay Python floats."""
-    if isinstance(v, dict):
-        return {k: jcfg(x) for k, x in v.items()}
-    if isinstance(v, (tuple, list)):
-        return [jcfg(x) for x in v]
-    if isinstance(v, float):
-        return jnum(v)
-    return v
-
-
-def write_json(path, obj):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=None, separators=(",", ":"), allow_nan=False)
-        f.write("\n")
 
 
 # --------------------------------------------------------------------------

@@ -28,13 +28,12 @@ import os
 
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 
-import json  # noqa: E402
-import math  # noqa: E402
 import zlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from goldjson import jcfg, jvec, write_json  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -43,27 +42,6 @@ OUT = REPO / "tests" / "golden" / "sparse_rows"
 TORCH_VERSION = torch.__version__.split("+")[0]
 CAP_NOTE = f"ATEN_CPU_CAPABILITY={torch.backends.cpu.get_cpu_capability()}"
 DTYPES = {"f64": torch.float64, "f32": torch.float32}
-
-
-def jnum(x):
-    x = float(x)
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return x
-
-
-def jvec(t):
-    return [jnum(v) for v in t.detach().reshape(-1).tolist()]
-
-
-def jcfg(v):
-    if isinstance(v, (tuple, list)):
-        return [jcfg(x) for x in v]
-    if isinstance(v, float):
-        return jnum(v)
-    return v
 
 
 # Each spec: shapes; kwargs; groups (None or [(tensor indices, overrides)]); steps; lr_sched
@@ -167,9 +145,7 @@ def main():
         for dtype_name in DTYPES:
             obj = generate(spec, dtype_name)
             path = OUT / f"{spec['name']}_{dtype_name}.json"
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(obj, f, indent=None, separators=(",", ":"), allow_nan=False)
-                f.write("\n")
+            write_json(path, obj)
             print(f"{path.relative_to(REPO)}  {path.stat().st_size} B")
 
 

@@ -25,14 +25,13 @@ import os
 
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 
-import json  # noqa: E402
-import math  # noqa: E402
 import sys  # noqa: E402
 import zlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from goldjson import jcfg, jvec, write_json  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -52,38 +51,6 @@ ADAFACTOR_SHAPES = [[3, 4], [5], [2, 3, 4]]
 ADAFACTOR_EDGE_SHAPES = [[1, 7], [], [7, 1], [2, 1, 3]]
 MUON_SHAPES = [[4, 6], [7, 3], [12, 20]]
 MUON_SQUARE_SHAPES = [[6, 6], [3, 8], [9, 4]]
-
-
-# --------------------------------------------------------------------------
-# JSON helpers (as in gen_golden.py)
-# --------------------------------------------------------------------------
-
-def jnum(x):
-    x = float(x)
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return x
-
-
-def jvec(t):
-    return [jnum(v) for v in t.detach().reshape(-1).tolist()]
-
-
-def jcfg(v):
-    if isinstance(v, (tuple, list)):
-        return [jcfg(x) for x in v]
-    if isinstance(v, float):
-        return jnum(v)
-    return v
-
-
-def write_json(path, obj):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=None, separators=(",", ":"), allow_nan=False)
-        f.write("\n")
 
 
 # --------------------------------------------------------------------------
