@@ -10,7 +10,7 @@
 
 use crate::config::{Config, Hyper};
 use crate::element::Element;
-use crate::error::Error;
+use crate::error::{Error, check_len};
 use crate::group::{ParamGroup, TensorSpec};
 use crate::rules::{Lbfgs, LbfgsState};
 use crate::value::Value;
@@ -58,14 +58,7 @@ fn check_lists<P, T: AsRef<[P]>, G: AsRef<[P]>>(
     }
     for (i, ((&numel, p), g)) in numels.iter().zip(params).zip(grads).enumerate() {
         for (what, found) in [("param", p.as_ref().len()), ("grad", g.as_ref().len())] {
-            if found != numel {
-                return Err(Error::ShapeMismatch {
-                    tensor: i,
-                    what,
-                    expected: numel,
-                    found,
-                });
-            }
+            check_len(i, what, numel, found)?;
         }
     }
     Ok(())
@@ -230,14 +223,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> LbfgsOptimizer<P, S> {
             len,
         })?;
         for (what, found) in [("param", param.len()), ("eval output", out.len())] {
-            if found != numel {
-                return Err(Error::ShapeMismatch {
-                    tensor: i,
-                    what,
-                    expected: numel,
-                    found,
-                });
-            }
+            check_len(i, what, numel, found)?;
         }
         out.copy_from_slice(param);
         Ok(())
@@ -255,14 +241,7 @@ impl<P: Element, S: Element<Compute = P::Compute>> LbfgsOptimizer<P, S> {
         }
         for (i, (&numel, p)) in self.numels.iter().zip(params.iter_mut()).enumerate() {
             let found = p.as_mut().len();
-            if found != numel {
-                return Err(Error::ShapeMismatch {
-                    tensor: i,
-                    what: "param",
-                    expected: numel,
-                    found,
-                });
-            }
+            check_len(i, "param", numel, found)?;
         }
         Ok(())
     }

@@ -278,6 +278,27 @@ macro_rules! unit_interval {
 }
 pub(crate) use unit_interval;
 
+/// Checks a slice length: `Err(ShapeMismatch)` naming tensor `tensor` and `what` (`"param"`,
+/// `"grad"`, ...) unless `found == expected`.
+#[inline]
+pub(crate) fn check_len(
+    tensor: usize,
+    what: &'static str,
+    expected: usize,
+    found: usize,
+) -> Result<(), Error> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch {
+            tensor,
+            what,
+            expected,
+            found,
+        })
+    }
+}
+
 /// Checks a hyperparameter: `Err(InvalidValue)` unless `ok(value)` (NaN never passes).
 #[inline]
 pub(crate) fn check(

@@ -4,7 +4,7 @@
 use crate::closure::{LbfgsOptimizer, NEEDS_CLOSURE};
 use crate::config::{Config, Hyper, apply};
 use crate::element::Element;
-use crate::error::Error;
+use crate::error::{Error, check_len};
 use crate::group::{ParamGroup, TensorSpec};
 use crate::lanes::Real;
 use crate::names::{Kind, resolve};
@@ -526,14 +526,7 @@ where
         for (i, (t, p)) in self.tensors.iter().zip(params.iter_mut()).enumerate() {
             let g = grad(i);
             let p = p.as_mut();
-            if p.len() != t.numel {
-                return Err(Error::ShapeMismatch {
-                    tensor: i,
-                    what: "param",
-                    expected: t.numel,
-                    found: p.len(),
-                });
-            }
+            check_len(i, "param", t.numel, p.len())?;
             match g {
                 Some(g) => check_lengths(i, t.state.len(), p.len(), g.len(), t.state.len())?,
                 None if R::needs_every_grad(&self.groups[t.group]) => {
@@ -614,14 +607,7 @@ where
         }
         for (i, (t, p)) in self.tensors.iter().zip(params.iter_mut()).enumerate() {
             let found = p.as_mut().len();
-            if found != t.numel {
-                return Err(Error::ShapeMismatch {
-                    tensor: i,
-                    what: "param",
-                    expected: t.numel,
-                    found,
-                });
-            }
+            check_len(i, "param", t.numel, found)?;
         }
         if mode == self.mode {
             return Ok(());
@@ -652,14 +638,7 @@ where
             len,
         })?;
         for (what, found) in [("param", param.len()), ("eval output", out.len())] {
-            if found != t.numel {
-                return Err(Error::ShapeMismatch {
-                    tensor: i,
-                    what,
-                    expected: t.numel,
-                    found,
-                });
-            }
+            check_len(i, what, t.numel, found)?;
         }
         out.copy_from_slice(param);
         let rule = &self.groups[t.group];
@@ -723,14 +702,7 @@ where
             index,
             len,
         })?;
-        if param.len() != t.numel {
-            return Err(Error::ShapeMismatch {
-                tensor: index,
-                what: "param",
-                expected: t.numel,
-                found: param.len(),
-            });
-        }
+        check_len(index, "param", t.numel, param.len())?;
         check_lengths(index, t.state.len(), param.len(), grad.len(), t.state.len())?;
         let rule = &self.groups[t.group];
         let scalars = R::begin_step(rule, &mut self.schedules[t.group]);
@@ -852,14 +824,7 @@ where
             index,
             len,
         })?;
-        if param.len() != t.numel {
-            return Err(Error::ShapeMismatch {
-                tensor: index,
-                what: "param",
-                expected: t.numel,
-                found: param.len(),
-            });
-        }
+        check_len(index, "param", t.numel, param.len())?;
         let row_len = crate::rules::sparse_adam::check_rows(
             index,
             &t.spec.shape,

@@ -26,7 +26,7 @@
 
 use crate::drive::{Body, HeadBody};
 use crate::element::Element;
-use crate::error::{Error, non_negative, unit_interval};
+use crate::error::{Error, check_len, non_negative, unit_interval};
 use crate::lanes::{Lanes, Real};
 use core::marker::PhantomData;
 
@@ -486,22 +486,8 @@ pub(crate) fn check_lengths(
     g: usize,
     state: usize,
 ) -> Result<(), Error> {
-    if g != p {
-        return Err(Error::ShapeMismatch {
-            tensor,
-            what: "grad",
-            expected: p,
-            found: g,
-        });
-    }
-    if state != state_expected {
-        return Err(Error::ShapeMismatch {
-            tensor,
-            what: "state",
-            expected: state_expected,
-            found: state,
-        });
-    }
+    check_len(tensor, "grad", p, g)?;
+    check_len(tensor, "state", state_expected, state)?;
     Ok(())
 }
 
