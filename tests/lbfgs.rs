@@ -23,6 +23,8 @@
 use optim_kernels::{Config, Element, Error, Optimizer, ParamGroup, Value, build_optimizer};
 use serde_json::Value as J;
 
+mod common;
+
 #[path = "../examples/replay/case.rs"]
 #[allow(dead_code)]
 mod case;
@@ -39,21 +41,11 @@ fn cfg_value(v: &J) -> Value {
     }
 }
 
-fn num(v: &J) -> f64 {
-    match v {
-        J::Number(n) => n.as_f64().unwrap(),
-        J::String(s) if s == "NaN" => f64::NAN,
-        J::String(s) if s == "Infinity" => f64::INFINITY,
-        J::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
-        other => panic!("not a number: {other}"),
-    }
-}
-
 fn vecs(v: &J) -> Vec<Vec<f64>> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|t| t.as_array().unwrap().iter().map(num).collect())
+        .map(|t| case::numbers(t, "tensor").unwrap())
         .collect()
 }
 
@@ -155,8 +147,8 @@ fn load(path: &Path) -> Case {
     let problem = match p["kind"].as_str().unwrap() {
         "rosenbrock" => Problem::Rosenbrock,
         "least_squares" => Problem::LeastSquares {
-            a: p["a"].as_array().unwrap().iter().map(num).collect(),
-            b: p["b"].as_array().unwrap().iter().map(num).collect(),
+            a: case::numbers(&p["a"], "a").unwrap(),
+            b: case::numbers(&p["b"], "b").unwrap(),
             rows: p["rows"].as_u64().unwrap() as usize,
             cols: p["cols"].as_u64().unwrap() as usize,
         },
@@ -185,19 +177,11 @@ fn load(path: &Path) -> Case {
 }
 
 fn cases(dtype: &str) -> Vec<Case> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lbfgs");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "json")
-                && p.file_stem()
-                    .unwrap()
-                    .to_string_lossy()
-                    .ends_with(&format!("_{dtype}"))
-        })
+    let suffix = format!("_{dtype}");
+    let files: Vec<_> = common::golden_files("tests/golden/lbfgs")
+        .into_iter()
+        .filter(|p| p.file_stem().unwrap().to_string_lossy().ends_with(&suffix))
         .collect();
-    files.sort();
     assert!(files.len() >= 10, "golden files missing for {dtype}");
     files.iter().map(|p| load(p)).collect()
 }
@@ -275,7 +259,7 @@ fn run<T: C>(dtype: &str, tolerance: impl Fn(&str) -> f64) -> f64 {
                     ));
                 }
             };
-            dev(loss, num(&want["loss"]), "loss");
+            dev(loss, case::number(&want["loss"], "loss").unwrap(), "loss");
             for (ti, (ours, torch)) in params.iter().zip(vecs(&want["params"])).enumerate() {
                 for (k, (&o, &t)) in ours.iter().zip(&torch).enumerate() {
                     dev(o.to_f64(), t, &format!("param[{ti}][{k}]"));

@@ -67,34 +67,15 @@
 //! `ns_steps`/`ns_coefficients` and Adafactor's empty tensors, its first step) rejects; we must
 //! reject them too, naming the same key (`error_key`) or tensor (`error_tensor`).
 
+mod common;
+
 #[path = "../examples/replay/case.rs"]
 #[allow(dead_code)]
 mod case;
 
 use optim_kernels::Element;
 use serde_json::Value as Json;
-use std::path::{Path, PathBuf};
-
-fn golden(dir: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn num(v: &Json) -> f64 {
-    match v {
-        Json::Number(n) => n.as_f64().unwrap(),
-        Json::String(s) if s == "NaN" => f64::NAN,
-        Json::String(s) if s == "Infinity" => f64::INFINITY,
-        Json::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
-        _ => panic!("not a number: {v}"),
-    }
-}
+use std::path::Path;
 
 /// `(rel, abs, path)`: see the module docs.
 fn tolerance(name: &str, dtype: &str) -> (f64, f64, f64) {
@@ -135,7 +116,7 @@ fn compare_tensors(
         assert_eq!(ot.len(), et.len());
         let abs = abs + path_rel * path.get(ti).copied().unwrap_or(0.0);
         for (k, (&x, y)) in ot.iter().zip(et).enumerate() {
-            let y = num(y);
+            let y = case::number(y, "expected value").unwrap();
             let err = if x.is_nan() && y.is_nan() || x == y {
                 0.0
             } else {
@@ -169,7 +150,7 @@ fn compare(file: &Path, case: &case::Case, ours: &case::Outcome, expected: &Json
     let mut worst = 0.0f64;
     for (si, (o, e)) in ours.steps.iter().zip(steps).enumerate() {
         for (ti, t) in e["params"].as_array().unwrap().iter().enumerate() {
-            let t: Vec<f64> = t.as_array().unwrap().iter().map(num).collect();
+            let t = case::numbers(t, "expected tensor").unwrap();
             let moved = t
                 .iter()
                 .zip(&prev[ti])
@@ -212,7 +193,7 @@ fn declined(file: &Path, case: &case::Case) -> Option<&'static str> {
 
 #[test]
 fn golden_trajectories_match_the_reference() {
-    let files = golden("tests/golden");
+    let files = common::golden_files("tests/golden");
     assert!(
         files.len() >= 40,
         "expected the golden set, found {} files",
@@ -266,12 +247,12 @@ fn run_modes<P: Element>(file: &Path, json: &Json) -> f64 {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|g| g.as_array().map(|g| g.iter().map(num).collect()))
+                    .map(|g| g.as_array().map(|_| case::numbers(g, "grad").unwrap()))
                     .collect();
                 if let Some(lrs) = ev.get("lr").and_then(Json::as_array) {
                     for (gi, lr) in lrs.iter().enumerate() {
                         if !lr.is_null() {
-                            s.opt.set_lr(gi, num(lr)).unwrap();
+                            s.opt.set_lr(gi, case::number(lr, "lr").unwrap()).unwrap();
                         }
                     }
                 }
@@ -310,7 +291,7 @@ fn run_modes<P: Element>(file: &Path, json: &Json) -> f64 {
 
 #[test]
 fn mode_switches_match_the_reference() {
-    let files = golden("tests/golden/modes");
+    let files = common::golden_files("tests/golden/modes");
     assert!(files.len() >= 16, "expected the mode-switch golden set");
     let mut report = Vec::new();
     for file in &files {
@@ -346,7 +327,7 @@ fn mode_switches_match_the_reference() {
 #[test]
 fn golden_covers_every_rule_dtype_and_feature() {
     let mut seen = std::collections::BTreeSet::new();
-    for file in golden("tests/golden") {
+    for file in common::golden_files("tests/golden") {
         let json: Json = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let c = &json["case"];
         let name = c["optimizer"]["name"].as_str().unwrap().to_string();
@@ -415,7 +396,7 @@ fn golden_covers_every_rule_dtype_and_feature() {
 fn golden_covers_the_shape_aware_rules() {
     // (rule, dtype) → the tensor ranks (Muon: wide, tall and square matrices) and flags covered.
     let mut seen = std::collections::BTreeSet::new();
-    for file in golden("tests/golden") {
+    for file in common::golden_files("tests/golden") {
         let json: Json = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let c = &json["case"];
         let name = c["optimizer"]["name"].as_str().unwrap().to_string();
@@ -521,7 +502,7 @@ fn golden_covers_the_shape_aware_rules() {
 
 #[test]
 fn reference_rejections_are_ours() {
-    let files = golden("tests/golden/errors");
+    let files = common::golden_files("tests/golden/errors");
     assert!(!files.is_empty());
     for file in &files {
         let json: Json = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();

@@ -14,34 +14,15 @@
 //! covers MKL's ±1-ulp `sqrt` over the steps as for the dense SparseAdam files. In f64 the sums
 //! differ by at most one f64 ulp and the tolerance is replay's f64 one (`1e-12·|ref| + 1e-13`).
 
+mod common;
+
 #[path = "../examples/replay/case.rs"]
 #[allow(dead_code)]
 mod case;
 
 use optim_kernels::Element;
 use serde_json::Value as Json;
-use std::path::{Path, PathBuf};
-
-fn files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sparse_rows");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn num(v: &Json) -> f64 {
-    match v {
-        Json::Number(n) => n.as_f64().unwrap(),
-        Json::String(s) if s == "NaN" => f64::NAN,
-        Json::String(s) if s == "Infinity" => f64::INFINITY,
-        Json::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
-        _ => panic!("not a number: {v}"),
-    }
-}
+use std::path::Path;
 
 /// Replays one file; returns the largest error as a multiple of the tolerance (≤ 1 passes).
 fn replay<P: Element>(file: &Path, json: &Json, (rel, abs): (f64, f64)) -> f64 {
@@ -51,7 +32,7 @@ fn replay<P: Element>(file: &Path, json: &Json, (rel, abs): (f64, f64)) -> f64 {
     for (si, step) in json["steps"].as_array().unwrap().iter().enumerate() {
         if let Some(lrs) = step.get("lr").and_then(Json::as_array) {
             for (gi, lr) in lrs.iter().enumerate() {
-                s.opt.set_lr(gi, num(lr)).unwrap();
+                s.opt.set_lr(gi, case::number(lr, "lr").unwrap()).unwrap();
             }
         }
         for (ti, g) in step["grads"].as_array().unwrap().iter().enumerate() {
@@ -64,7 +45,7 @@ fn replay<P: Element>(file: &Path, json: &Json, (rel, abs): (f64, f64)) -> f64 {
                 .iter()
                 .map(|r| r.as_u64().unwrap() as usize)
                 .collect();
-            let values: Vec<f64> = g["values"].as_array().unwrap().iter().map(num).collect();
+            let values = case::numbers(&g["values"], "values").unwrap();
             let row_len = if rows.is_empty() {
                 0
             } else {
@@ -99,7 +80,7 @@ fn replay<P: Element>(file: &Path, json: &Json, (rel, abs): (f64, f64)) -> f64 {
             let e = e.as_array().unwrap();
             assert_eq!(o.len(), e.len());
             for (k, (&x, y)) in o.iter().zip(e).enumerate() {
-                let y = num(y);
+                let y = case::number(y, "expected value").unwrap();
                 let err = if x == y {
                     0.0
                 } else {
@@ -119,7 +100,7 @@ fn replay<P: Element>(file: &Path, json: &Json, (rel, abs): (f64, f64)) -> f64 {
 
 #[test]
 fn row_sparse_trajectories_match_torch() {
-    let files = files();
+    let files = common::golden_files("tests/golden/sparse_rows");
     assert!(files.len() >= 6, "expected the sparse_rows golden set");
     let mut report = Vec::new();
     let mut seen = std::collections::BTreeSet::new();

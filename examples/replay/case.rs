@@ -40,7 +40,7 @@ pub struct Outcome {
 }
 
 /// A number, or one of the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
-fn number(v: &Json, what: &str) -> Result<f64, String> {
+pub fn number(v: &Json, what: &str) -> Result<f64, String> {
     match v {
         Json::Number(n) => n.as_f64().ok_or_else(|| format!("{what}: not a number")),
         Json::String(s) => {
@@ -50,7 +50,7 @@ fn number(v: &Json, what: &str) -> Result<f64, String> {
     }
 }
 
-fn numbers(v: &Json, what: &str) -> Result<Vec<f64>, String> {
+pub fn numbers(v: &Json, what: &str) -> Result<Vec<f64>, String> {
     let arr = v
         .as_array()
         .ok_or_else(|| format!("{what}: expected a list of numbers"))?;
