@@ -129,14 +129,15 @@ impl<C: Real> Coeffs<C> {
         let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
         let rho_t = rho_inf - 2.0 * t * beta2_t / bias_correction2;
         let rectified = rho_t > 5.0;
-        let rect = if rectified {
-            pow_f64(
+        let step_coeff = if rectified {
+            let rect = pow_f64(
                 (rho_t - 4.0) * (rho_t - 2.0) * rho_inf
                     / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t),
                 0.5,
-            )
+            );
+            h.lr * rect * pow_f64(bias_correction2, 0.5) / bias_correction1
         } else {
-            1.0 // not used
+            h.lr / bias_correction1
         };
         let decays = h.weight_decay != 0.0;
         Coeffs {
@@ -153,11 +154,7 @@ impl<C: Real> Coeffs<C> {
             one_minus_beta2: C::from_f64(1.0 - beta2),
             rectified,
             eps: C::from_f64(h.eps),
-            step_coeff: C::from_f64(if rectified {
-                h.lr * rect * pow_f64(bias_correction2, 0.5) / bias_correction1
-            } else {
-                h.lr / bias_correction1
-            }),
+            step_coeff: C::from_f64(step_coeff),
         }
     }
 }
